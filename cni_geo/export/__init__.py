@@ -1,0 +1,1 @@
+"""Outputs: GeoPackage, web map, tables. Outputs never change numbers."""
