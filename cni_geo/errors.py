@@ -9,7 +9,11 @@ from __future__ import annotations
 
 
 class CniGeoError(Exception):
-    """Base class of every error cni-geo raises on purpose."""
+    """Base class of every error cni-geo raises on purpose.
+
+    ``exit_code`` is what the CLI exits with: 1 other cni-geo errors, 3 recipe errors, 4 input
+    data errors, 5 output errors (2 is click's usage error, 70 an unexpected internal error).
+    """
 
     exit_code = 1
 
@@ -17,37 +21,37 @@ class CniGeoError(Exception):
 class RecipeError(CniGeoError, ValueError):
     """A recipe is malformed; the message names the key path (``indicators.gp.source``)."""
 
-    exit_code = 2
+    exit_code = 3
 
 
 class SourceError(CniGeoError, OSError):
     """An input file is missing, unreadable, empty or not what its extension says."""
 
-    exit_code = 3
+    exit_code = 4
 
 
 class CRSError(CniGeoError, ValueError):
     """A missing, geographic or mismatched coordinate reference system."""
 
-    exit_code = 3
+    exit_code = 4
 
 
 class ColumnError(CniGeoError, ValueError):
     """A named column is missing, duplicated or of the wrong type."""
 
-    exit_code = 3
+    exit_code = 4
 
 
 class GeometryError(CniGeoError, ValueError):
     """Geometries that are empty, of the wrong type, or cannot be repaired."""
 
-    exit_code = 3
+    exit_code = 4
 
 
 class DataError(CniGeoError, ValueError):
     """Values that cannot be used: duplicate ids, negative populations, text in numbers."""
 
-    exit_code = 3
+    exit_code = 4
 
 
 class IndexSpecError(RecipeError):
@@ -57,13 +61,13 @@ class IndexSpecError(RecipeError):
 class OutputExistsError(CniGeoError, FileExistsError):
     """An output file exists and ``overwrite`` was not given."""
 
-    exit_code = 4
+    exit_code = 5
 
 
 class OutputError(CniGeoError, OSError):
     """An output cannot be written (folder not writable, disk full, name clash)."""
 
-    exit_code = 4
+    exit_code = 5
 
 
 __all__ = [

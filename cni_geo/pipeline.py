@@ -1,0 +1,674 @@
+"""Wire the rooms for a recipe: sources -> population -> indicators -> index -> outputs.
+
+The pipeline holds no algorithm of its own: it reads what the recipe names, calls the rooms'
+functions in order, times each stage, and hands the areas result frame to the writers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from . import __version__
+from ._util import atomic_output, build_timestamp, crs_label, file_sha256, fmt_count
+from .errors import ColumnError, OutputExistsError, RecipeError
+from .recipe import IndicatorSpec, Recipe, load_recipe
+
+log = logging.getLogger(__name__)
+
+ATTRIBUTION = (
+    "Contains OS data (c) Crown copyright and database right; Contains National Statistics "
+    "data (c) Crown copyright and database right; (c) OpenStreetMap contributors (ODbL)"
+)
+DATA_LICENCES = (
+    "Input data under their own licences (e.g. OGL v3, ODbL 1.0); see the recipe's sources."
+)
+
+
+@dataclass
+class Stage:
+    name: str
+    seconds: float
+    peak_rss_mb: float
+
+
+@dataclass
+class BuildResult:
+    """What a build produced: the areas result frame, the index result and the files."""
+
+    recipe: Recipe
+    areas: gpd.GeoDataFrame
+    index: object
+    files: dict[str, Path]
+    stages: list[Stage] = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class _Timer:
+    def __init__(self):
+        self.stages: list[Stage] = []
+
+    def run(self, name: str, func: Callable, *args, **kwargs):
+        t0 = time.perf_counter()
+        log.info("%s ...", name)
+        value = func(*args, **kwargs)
+        stage = Stage(name, round(time.perf_counter() - t0, 3), round(_peak_rss_mb(), 1))
+        self.stages.append(stage)
+        log.info("%s done in %.2f s (peak RSS %.0f MB)", name, stage.seconds, stage.peak_rss_mb)
+        return value
+
+
+def output_paths(recipe: Recipe, out: Path | None = None) -> dict[str, Path]:
+    """The files a build writes: ``<name>.gpkg``, ``<name>_map.html``, ``<name>.csv``, report."""
+    folder = Path(out) if out is not None else recipe.outputs.folder
+    name = recipe.name
+    paths = {}
+    if recipe.outputs.gpkg:
+        paths["gpkg"] = folder / f"{name}.gpkg"
+    if recipe.outputs.map:
+        paths["map"] = folder / f"{name}_map.html"
+    if recipe.outputs.csv:
+        paths["csv"] = folder / f"{name}.csv"
+    paths["report"] = folder / f"{name}_report.json"
+    return paths
+
+
+# --------------------------------------------------------------------------------------------
+# Sources
+
+
+class _Sources:
+    """Reads each source once, on first use, through the sources room."""
+
+    def __init__(self, recipe: Recipe):
+        self.recipe = recipe
+        self._cache: dict[str, object] = {}
+
+    def __call__(self, name: str):
+        if name not in self._cache:
+            self._cache[name] = self._read(name)
+        return self._cache[name]
+
+    def _read(self, name: str):
+        from . import sources as src
+
+        spec = self.recipe.sources[name]
+        crs = self.recipe.crs
+        log.info("reading source %s (%s) from %s", name, spec.kind, spec.path)
+        if spec.kind == "areas":
+            return src.read_areas(
+                spec.path,
+                layer=spec.layer,
+                id=spec.id,
+                name=spec.label,
+                crs=spec.crs,
+                working_crs=crs,
+            )
+        if spec.kind == "points":
+            return src.read_points(
+                spec.path,
+                layer=spec.layer,
+                id=spec.id,
+                x=spec.x,
+                y=spec.y,
+                crs=spec.crs,
+                working_crs=crs,
+            )
+        if spec.kind == "assets":
+            return src.read_assets(
+                spec.path, layer=spec.layer, category=spec.category or "category", working_crs=crs
+            )
+        if spec.kind == "table":
+            return src.read_table(spec.path, id=spec.id)
+        if spec.kind == "raster":
+            src.check_raster(spec.path, working_crs=crs)
+            return spec.path
+        if spec.kind == "osm":
+            return src.read_osm_assets(spec.path, working_crs=crs)
+        if spec.kind == "roads":
+            return src.read_roads(spec.path, layer=spec.layer, working_crs=crs)
+        raise AssertionError(spec.kind)  # the recipe validator allows only the kinds above
+
+    def used_paths(self) -> dict[str, Path]:
+        return {n: self.recipe.sources[n].path for n in self._cache}
+
+
+def _filtered(frame, flt: dict, key: str, source: str):
+    if not flt:
+        return frame
+    keep = np.ones(len(frame), dtype=bool)
+    for col, values in flt.items():
+        if col not in frame.columns:
+            present = ", ".join(map(str, frame.columns.drop("geometry", errors="ignore")))
+            msg = f"{key}.filter: source {source!r} has no column {col!r}; columns present: {present}."
+            raise ColumnError(msg)
+        keep &= frame[col].astype("string").isin(values).fillna(False).to_numpy(dtype=bool)
+    out = frame.loc[keep]
+    if len(out) == 0:
+        log.warning("%s: the filter %s matches no feature of source %r.", key, flt, source)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Population base
+
+
+@dataclass
+class _Population:
+    points: gpd.GeoDataFrame  # population points with `population` and `unit` columns
+    by_unit: pd.Series  # residents per unit, on the units index
+
+
+def _population(recipe: Recipe, units: gpd.GeoDataFrame, read) -> _Population | None:
+    from . import geography
+
+    spec = recipe.population
+    if spec is None:
+        return None
+    base = read(spec.source)
+    if spec.column not in base.columns:
+        present = ", ".join(map(str, base.columns.drop("geometry", errors="ignore")))
+        msg = f"population.column: source {spec.source!r} has no column {spec.column!r}; columns present: {present}."
+        raise ColumnError(msg)
+    if recipe.sources[spec.source].kind == "areas":
+        points = geography.population_points(base, population=spec.column, how=spec.points)
+    else:
+        points = base
+    points = (
+        points.rename(columns={spec.column: "population"})
+        if spec.column != "population"
+        else points
+    )
+    unit = geography.assign_to_areas(points, units)
+    points = points.assign(unit=unit)
+    by_unit = points.groupby("unit")["population"].sum().reindex(units.index).fillna(0.0)
+    by_unit.name = "population"
+    empty = int((by_unit <= 0).sum())
+    if empty:
+        log.warning(
+            "%s units have no residents in the population base.", fmt_count(empty, len(units))
+        )
+    return _Population(points=points, by_unit=by_unit)
+
+
+# --------------------------------------------------------------------------------------------
+# Indicators
+
+
+def _indicator(
+    spec: IndicatorSpec, units: gpd.GeoDataFrame, pop: _Population | None, read, graphs: dict
+) -> dict[str, pd.Series]:
+    """Compute one indicator; returns {column: Series on the units index} (value + quality)."""
+    from . import indicators as ind
+
+    key = f"indicators.{spec.key}"
+    p = spec.params
+    name = spec.key
+    if spec.kind in ("count", "nearest_distance", "share_within", "area_share"):
+        assets = _filtered(read(spec.source), p.get("filter"), key, spec.source)
+    if spec.kind == "count":
+        counts = ind.count_within(units, assets, buffer=p["buffer"], weight=p.get("weight"))
+        if p["per"] == "residents":
+            value = ind.per_1000(counts, pop.by_unit)
+        elif p["per"] == "km2":
+            value = ind.per_km2(counts, units)
+        else:
+            value = counts.astype("float64")
+        return {name: value}
+    if spec.kind == "nearest_distance":
+        network = None
+        if "network" in p:
+            network = _graph(spec, read, graphs)
+        if p["from"] == "population":
+            origins, weights, groups = pop.points, pop.points["population"], pop.points["unit"]
+        else:
+            origins = gpd.GeoDataFrame(
+                geometry=units.geometry.representative_point(), crs=units.crs
+            )
+            weights, groups = None, pd.Series(units.index, index=units.index)
+        dist = ind.nearest_distance(
+            origins, assets, k=p["k"], max_distance=p.get("max_distance"), network=network
+        )
+        value = ind.weighted_aggregate(dist, groups, weights=weights, how=p["aggregate"])
+        return {name: value.reindex(units.index)}
+    if spec.kind == "share_within":
+        value = ind.share_within(
+            pop.points, assets, p["distance"], population="population", areas_of="unit"
+        )
+        return {name: value.reindex(units.index)}
+    if spec.kind == "area_share":
+        return {name: ind.area_share(units, assets)}
+    if spec.kind == "zonal":
+        stat = p["stat"]
+        kwargs = {}
+        if stat == "weighted_mean":
+            kwargs["weights"] = read(p["weights"])
+        if stat == "share_above":
+            kwargs["threshold"] = p["threshold"]
+        zs = ind.zonal_stats(units, read(spec.source), stats=(stat,), **kwargs)
+        value = zs[stat]
+        if p["per"] == "km2":
+            value = ind.per_km2(value, units)
+        elif p["per"] == "residents":
+            value = ind.per_1000(value, pop.by_unit)
+        return {name: value.rename(name), f"{name}_coverage": zs["coverage"]}
+    if spec.kind == "table":
+        return _table_indicator(spec, units, pop, read)
+    raise AssertionError(spec.kind)
+
+
+def _column(table: pd.DataFrame, column: str, key: str, source: str) -> pd.Series:
+    if column not in table.columns:
+        present = ", ".join(map(str, table.columns))
+        msg = (
+            f"{key}.column: table {source!r} has no column {column!r}; columns present: {present}."
+        )
+        raise ColumnError(msg)
+    values = table[column]
+    if not pd.api.types.is_numeric_dtype(values):
+        msg = f"{key}.column: column {column!r} of table {source!r} is not numeric."
+        raise ColumnError(msg)
+    return values.astype("float64")
+
+
+def _table_indicator(spec, units, pop, read) -> dict[str, pd.Series]:
+    from . import reapportion as rp
+
+    key = f"indicators.{spec.key}"
+    p = spec.params
+    values = _column(read(spec.source), p["column"], key, spec.source)
+    name = spec.key
+    if p["method"] == "lookup":
+        joined = values.reindex(units.index)
+        missing = int(joined.isna().sum())
+        if missing:
+            log.warning(
+                "%s: %s units have no row in table %r; their value is NaN.",
+                key,
+                fmt_count(missing, len(units)),
+                spec.source,
+            )
+        return {name: joined.rename(name)}
+    via = read(p["via"])
+    _warn_unjoined(values.index, via.index, key, spec.source, p["via"])
+    if p["method"] == "aggregate":
+        if p["lookup"] not in via.columns:
+            present = ", ".join(map(str, via.columns.drop("geometry", errors="ignore")))
+            msg = f"{key}.lookup: source {p['via']!r} has no column {p['lookup']!r}; columns present: {present}."
+            raise ColumnError(msg)
+        lookup = via[p["lookup"]].astype("string")
+        weights = None
+        if p["how"] == "weighted_mean":
+            weights = _via_population(via, pop)
+        how = {"mean": "weighted_mean"}.get(p["how"], p["how"])
+        out = rp.aggregate(values.reindex(via.index), lookup, how=how, weights=weights)
+        if isinstance(out, pd.DataFrame):
+            out = out.iloc[:, 0]
+        return {name: out.reindex(units.index).rename(name)}
+    source = via[["geometry"]].assign(**{name: values.reindex(via.index)})
+    if p["method"] == "area_weighted":
+        kw = {"extensive": [name]} if p["how"] == "sum" else {"intensive": [name]}
+        res = rp.area_weighted(source, units, **kw)
+    else:
+        kw = {"extensive": [name]} if p["how"] == "sum" else {"intensive": [name]}
+        points = pop.points[["population", "geometry"]]
+        res = rp.population_weighted(source, units, population=(points, "population"), **kw)
+    out = {name: res[name].reindex(units.index)}
+    if "coverage" in res.columns:
+        out[f"{name}_coverage"] = res["coverage"].reindex(units.index)
+    return out
+
+
+def _via_population(via: gpd.GeoDataFrame, pop: _Population | None) -> pd.Series:
+    """Residents of each `via` area: its own population column, else the population points in it."""
+    if "population" in via.columns:
+        return via["population"].astype("float64")
+    from . import geography
+
+    inside = geography.assign_to_areas(pop.points, via)
+    return pop.points["population"].groupby(inside).sum().reindex(via.index).fillna(0.0)
+
+
+def _warn_unjoined(table_ids, area_ids, key, table, areas) -> None:
+    table_ids = pd.Index(table_ids.astype(str))
+    area_ids = pd.Index(area_ids.astype(str))
+    no_area = int((~table_ids.isin(area_ids)).sum())
+    no_row = int((~area_ids.isin(table_ids)).sum())
+    if no_area:
+        log.warning(
+            "%s: %s codes in table %r are not in source %r and are ignored.",
+            key,
+            fmt_count(no_area, len(table_ids)),
+            table,
+            areas,
+        )
+    if no_row:
+        log.warning(
+            "%s: %s areas of %r have no row in table %r (no data, not 0).",
+            key,
+            fmt_count(no_row, len(area_ids)),
+            areas,
+            table,
+        )
+
+
+def _graph(spec: IndicatorSpec, read, graphs: dict):
+    from . import network
+
+    key = (spec.params["network"], spec.params["profile"])
+    if key not in graphs:
+        roads = read(spec.params["network"])
+        graphs[key] = network.build_graph(roads, profile=spec.params["profile"])
+    return graphs[key]
+
+
+# --------------------------------------------------------------------------------------------
+# The build
+
+
+def _relpath(path: Path, folder: Path) -> str:
+    try:
+        return os.path.relpath(path, folder)
+    except ValueError:  # another drive on Windows
+        return Path(path).name
+
+
+def provenance(recipe: Recipe, used: dict[str, Path], extra: dict | None = None) -> dict:
+    """Version, recipe, inputs (relative paths and content hashes), CRS, time, attribution."""
+    folder = recipe.folder
+    prov = {
+        "cni_geo_version": __version__,
+        "recipe": {
+            "name": recipe.name,
+            "path": Path(recipe.path).name if recipe.path else None,
+            "sha256": file_sha256(recipe.path) if recipe.path else None,
+        },
+        "inputs": {
+            name: {"path": _relpath(path, folder), "sha256": file_sha256(path)}
+            for name, path in sorted(used.items())
+        },
+        "crs": recipe.crs,
+        "built": build_timestamp(),
+        "attribution": ATTRIBUTION,
+        "licences": {"code": "MIT", "data": DATA_LICENCES},
+    }
+    if extra:
+        prov.update(extra)
+    return prov
+
+
+def build(
+    recipe: Recipe | str | os.PathLike,
+    *,
+    out: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+    engine: str | None = None,
+    scheduler: str | None = None,
+) -> BuildResult:
+    """Run a recipe end to end and write its outputs.
+
+    Parameters
+    ----------
+    recipe
+        A :class:`~cni_geo.recipe.Recipe` or the path of a recipe file.
+    out
+        Output folder; overrides the recipe's ``outputs.folder``.
+    overwrite
+        Replace existing outputs. Without it, existing files are refused *before* any work.
+    progress
+        Show a progress bar over the indicators (the CLI turns it on).
+    """
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe)
+    if recipe.units is None:
+        msg = f"{recipe.path}: an index-only recipe cannot be built; use `cni-geo index TABLE --recipe ...`."
+        raise RecipeError(msg)
+    paths = output_paths(recipe, Path(out) if out is not None else None)
+    if not overwrite:
+        for p in paths.values():
+            if p.exists():
+                msg = f"{p} already exists; pass --overwrite (overwrite=True) to replace it."
+                raise OutputExistsError(msg)
+    timer = _Timer()
+    read = _Sources(recipe)
+    units = timer.run("read units", read, recipe.units.source)
+    pop = timer.run("population base", _population, recipe, units, read)
+
+    columns: dict[str, pd.Series] = {}
+    graphs: dict = {}
+    bar = tqdm(
+        recipe.indicators.values(),
+        desc="indicators",
+        unit="ind",
+        disable=not progress,
+        leave=False,
+    )
+    t0 = time.perf_counter()
+    for spec in bar:
+        bar.set_postfix_str(spec.key)
+        columns.update(
+            timer.run(f"indicator {spec.key}", _indicator, spec, units, pop, read, graphs)
+        )
+    log.info("indicators done in %.2f s", time.perf_counter() - t0)
+    table = pd.DataFrame(columns, index=units.index)
+
+    deprivation, dep_kind = None, "score"
+    if recipe.left_behind is not None:
+        lb = recipe.left_behind
+        dep_table = read(lb.source)
+        col = lb.score or lb.rank
+        dep_kind = "score" if lb.score else "rank"
+        deprivation = _column(dep_table, col, "left_behind", lb.source)
+    from .index import build_index
+
+    population = pop.by_unit if pop is not None else None
+    result = timer.run(
+        "index",
+        build_index,
+        table[[i for i in recipe.indicators]],
+        recipe.index,
+        population=population,
+        deprivation=deprivation,
+        deprivation_kind=dep_kind,
+    )
+    areas = _areas_frame(recipe, units, population, table, result)
+
+    used = read.used_paths()
+    prov = provenance(
+        recipe,
+        used,
+        {"conventions": result.metadata(), "weights": _jsonable(result.weights)},
+    )
+    files = timer.run("outputs", _write_outputs, recipe, areas, read, paths, prov, overwrite)
+    report = {
+        "provenance": prov,
+        "stages": [s.__dict__ for s in timer.stages],
+        "units": len(units),
+        "indicators": list(recipe.indicators),
+        "files": {k: p.name for k, p in files.items()},
+        "diagnostics": _jsonable(getattr(result, "diagnostics", {})),
+    }
+    if "report" in paths:
+        import json
+
+        with atomic_output(paths["report"], overwrite=True) as tmp:
+            text = json.dumps(report, indent=2, sort_keys=True, default=str)
+            tmp.write_text(text + "\n", encoding="utf-8")
+        files["report"] = paths["report"]
+    return BuildResult(recipe, areas, result, files, timer.stages, prov)
+
+
+def _jsonable(value):
+    if isinstance(value, pd.DataFrame):
+        return {str(k): _jsonable(v) for k, v in value.to_dict().items()}
+    if isinstance(value, pd.Series):
+        return {str(k): _jsonable(v) for k, v in value.to_dict().items()}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _areas_frame(recipe, units, population, table, result) -> gpd.GeoDataFrame:
+    parts = []
+    label_col = recipe.sources[recipe.units.source].label
+    if label_col and label_col in units.columns:
+        parts.append(units[label_col].rename("name"))
+    if population is not None:
+        parts.append(population)
+    parts.append(table)
+    scores = result.scores
+    parts.append(scores)
+    frame = pd.concat(parts, axis=1)
+    areas = gpd.GeoDataFrame(frame, geometry=units.geometry, crs=units.crs)
+    areas.index.name = units.index.name
+    return areas
+
+
+def labels(recipe: Recipe, areas: pd.DataFrame) -> tuple[dict[str, str], dict[str, str]]:
+    """Short aliases and one-sentence descriptions for every column of the areas frame."""
+    aliases: dict[str, str] = {"name": "Area name", "population": "Residents"}
+    desc: dict[str, str] = {
+        "name": "Name of the area.",
+        "population": "Usual residents in the population base.",
+        "left_behind": "Left Behind: in the highest-need 10% on the index and the most deprived 10% on the deprivation table.",
+    }
+    aliases["left_behind"] = "Left Behind"
+    for spec in recipe.indicators.values():
+        aliases[spec.key] = spec.label
+        need = (
+            "higher values mean more need"
+            if spec.direction == "high"
+            else "lower values mean more need"
+        )
+        desc[spec.key] = f"{spec.description} ({need})."
+        aliases[f"{spec.key}_coverage"] = f"{spec.label}: coverage"
+        desc[f"{spec.key}_coverage"] = f"Share of the area backed by data for {spec.key}."
+    for col in areas.columns:
+        for suffix, text in (
+            ("_score", "score"),
+            ("_rank", "rank (1 = highest need)"),
+            ("_decile", "decile (1 = highest need)"),
+        ):
+            if col.endswith(suffix) and col not in aliases:
+                node = col[: -len(suffix)]
+                title = (
+                    "Index"
+                    if node == recipe.index_raw.get("root")
+                    else node.replace("_", " ").title()
+                )
+                aliases[col] = f"{title} {text}"
+                desc[col] = f"{title} {text}."
+    return aliases, desc
+
+
+def _write_outputs(recipe, areas, read, paths, prov, overwrite) -> dict[str, Path]:
+    from .export import table as table_out
+
+    root = recipe.index_raw.get("root", "cni")
+    domains = list(recipe.index_raw.get("nodes", {}).get(root, {}).get("children", []))
+    aliases, descriptions = labels(recipe, areas)
+    assets, green = _asset_layers(recipe, read)
+    files: dict[str, Path] = {}
+    if "csv" in paths:
+        flat = pd.DataFrame(areas.drop(columns="geometry"))
+        table_out.write_table(paths["csv"], flat, provenance=prov, overwrite=overwrite)
+        files["csv"] = paths["csv"]
+    if "gpkg" in paths:
+        from .export.gpkg import write_geopackage
+
+        write_geopackage(
+            paths["gpkg"],
+            areas,
+            root=root,
+            domains=domains,
+            assets=assets,
+            green_space=green,
+            aliases=aliases,
+            descriptions=descriptions,
+            metadata=prov,
+            title=recipe.title,
+            overwrite=overwrite,
+        )
+        files["gpkg"] = paths["gpkg"]
+    if "map" in paths:
+        from .export.webmap import write_web_map
+
+        write_web_map(
+            paths["map"],
+            areas,
+            root=root,
+            domains=domains,
+            assets=assets,
+            aliases=aliases,
+            title=recipe.title,
+            attribution=ATTRIBUTION,
+            self_contained=recipe.outputs.self_contained,
+            overwrite=overwrite,
+        )
+        files["map"] = paths["map"]
+    return files
+
+
+def _asset_layers(recipe, read):
+    """Point assets and polygon assets (green space) of the sources the recipe used."""
+    points, polygons = [], []
+    for name, spec in recipe.sources.items():
+        if spec.kind not in ("assets", "osm") or name not in read._cache:
+            continue
+        frame = read(name)
+        keep = [c for c in ("name", "category", "group") if c in frame.columns]
+        frame = frame[[*keep, "geometry"]]
+        is_point = frame.geometry.geom_type.isin(["Point", "MultiPoint"]).to_numpy()
+        if is_point.any():
+            points.append(frame.loc[is_point])
+        if (~is_point).any():
+            polygons.append(frame.loc[~is_point])
+    assets = pd.concat(points) if points else None
+    green = pd.concat(polygons) if polygons else None
+    if assets is not None:
+        assets = gpd.GeoDataFrame(assets, geometry="geometry", crs=recipe.crs)
+    if green is not None:
+        green = gpd.GeoDataFrame(green, geometry="geometry", crs=recipe.crs)
+    return assets, green
+
+
+def describe_build(result: BuildResult) -> str:
+    """A few lines for the terminal: where the outputs are and what the index found."""
+    areas = result.areas
+    recipe = result.recipe
+    root = recipe.index_raw.get("root", "cni")
+    lines = [
+        f"Built {recipe.name}: {fmt_count(len(areas))} areas, {len(recipe.indicators)} indicators, CRS {crs_label(areas.crs)}."
+    ]
+    if "left_behind" in areas.columns:
+        lines.append(
+            f"Left Behind areas: {int(areas['left_behind'].fillna(False).astype(bool).sum())}."
+        )
+    if f"{root}_rank" in areas.columns:
+        top = areas.sort_values(f"{root}_rank").head(1)
+        name = top["name"].iloc[0] if "name" in top.columns else top.index[0]
+        lines.append(f"Highest need: {name} ({top.index[0]}).")
+    for kind, path in result.files.items():
+        lines.append(f"  {kind:7s} {path}")
+    return "\n".join(lines)
