@@ -154,7 +154,7 @@ def test_environment_variables_in_paths(tmp_path, monkeypatch):
     data = tmp_path / "elsewhere"
     data.mkdir()
     (data / "assets.gpkg").write_bytes(b"")
-    text = BASE.replace("path: assets.gpkg", "path: ${CNI_TEST_DATA:-missing}/assets.gpkg")
+    text = BASE.replace("path: assets.gpkg", 'path: "${CNI_TEST_DATA:-missing}/assets.gpkg"')
     path = write(tmp_path, text)
     monkeypatch.setenv("CNI_TEST_DATA", str(data))
     assert load_recipe(path).sources["assets"].path == data / "assets.gpkg"
@@ -163,7 +163,7 @@ def test_environment_variables_in_paths(tmp_path, monkeypatch):
     (tmp_path / "missing" / "assets.gpkg").write_bytes(b"")
     assert load_recipe(path).sources["assets"].path == tmp_path / "missing" / "assets.gpkg"
     path2 = write(
-        tmp_path, BASE.replace("path: assets.gpkg", "path: ${CNI_NOT_SET}/a.gpkg"), "r2.yaml"
+        tmp_path, BASE.replace("path: assets.gpkg", 'path: "${CNI_NOT_SET}/a.gpkg"'), "r2.yaml"
     )
     msg = str(pytest.raises(RecipeError, load_recipe, path2).value)
     assert "CNI_NOT_SET is not set and has no default" in msg
