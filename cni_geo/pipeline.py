@@ -320,17 +320,27 @@ def _table_indicator(spec, units, pop, read) -> dict[str, pd.Series]:
             out = out.iloc[:, 0]
         return {name: out.reindex(units.index).rename(name)}
     source = via[["geometry"]].assign(**{name: values.reindex(via.index)})
+    kw = {"extensive": [name]} if p["how"] == "sum" else {"intensive": [name]}
+    kw["nan"] = p["nan"]
     if p["method"] == "area_weighted":
-        kw = {"extensive": [name]} if p["how"] == "sum" else {"intensive": [name]}
         res = rp.area_weighted(source, units, **kw)
     else:
-        kw = {"extensive": [name]} if p["how"] == "sum" else {"intensive": [name]}
         points = pop.points[["population", "geometry"]]
-        res = rp.population_weighted(source, units, population=(points, "population"), **kw)
-    out = {name: res[name].reindex(units.index)}
-    if "coverage" in res.columns:
-        out[f"{name}_coverage"] = res["coverage"].reindex(units.index)
-    return out
+        res = rp.population_weighted(
+            source, units, population=points, population_column="population", **kw
+        )
+    coverage = res[f"{name}_coverage"] if f"{name}_coverage" in res.columns else res["coverage"]
+    coverage = coverage.reindex(units.index)
+    partial = int((coverage < 1 - 1e-9).sum())
+    if partial:
+        log.warning(
+            "%s: %s units are only partly backed by data from %r (see %s_coverage).",
+            key,
+            fmt_count(partial, len(units)),
+            spec.source,
+            name,
+        )
+    return {name: res[name].reindex(units.index), f"{name}_coverage": coverage}
 
 
 def _via_population(via: gpd.GeoDataFrame, pop: _Population | None) -> pd.Series:
@@ -531,9 +541,8 @@ def _jsonable(value):
 
 def _areas_frame(recipe, units, population, table, result) -> gpd.GeoDataFrame:
     parts = []
-    label_col = recipe.sources[recipe.units.source].label
-    if label_col and label_col in units.columns:
-        parts.append(units[label_col].rename("name"))
+    if "name" in units.columns:
+        parts.append(units["name"].astype("string"))
     if population is not None:
         parts.append(population)
     parts.append(table)

@@ -285,7 +285,7 @@ _PARAMS_BY_KIND = {
     "share_within": {"filter", "distance"},
     "zonal": {"stat", "per", "weights", "threshold"},
     "area_share": {"filter"},
-    "table": {"column", "via", "method", "how", "lookup", "weights"},
+    "table": {"column", "via", "method", "how", "lookup", "nan"},
 }
 _LEAF_KEYS = {"normalise", "weight", "treatment", "impute"}
 _INDICATOR_COMMON = {"kind", "source", "direction", "domain", "label", "description"}
@@ -436,6 +436,8 @@ def _parse_indicator(key_name: str, spec, sources) -> IndicatorSpec:
             params["how"] = _choice(spec.get("how", "mean"), ("mean", "sum"), f"{key}.how")
         if method == "population_weighted":
             params["how"] = _choice(spec.get("how", "mean"), ("mean", "sum"), f"{key}.how")
+        if method in ("area_weighted", "population_weighted"):
+            params["nan"] = _choice(spec.get("nan", "skip"), ("skip", "propagate"), f"{key}.nan")
     leaf = {k: spec[k] for k in _LEAF_KEYS if k in spec}
     leaf.update(column=key_name, direction=direction, parent=domain)
     label = spec.get("label") or key_name.replace("_", " ")
