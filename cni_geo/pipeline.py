@@ -130,7 +130,11 @@ class _Sources:
             )
         if spec.kind == "assets":
             return src.read_assets(
-                spec.path, layer=spec.layer, category=spec.category or "category", working_crs=crs
+                spec.path,
+                layer=spec.layer,
+                category=spec.category or "category",
+                working_crs=crs,
+                keep_polygons=True,
             )
         if spec.kind == "table":
             return src.read_table(spec.path, id=spec.id)
@@ -138,9 +142,17 @@ class _Sources:
             src.check_raster(spec.path, working_crs=crs)
             return spec.path
         if spec.kind == "osm":
-            return src.read_osm_assets(spec.path, working_crs=crs)
+            osm = src.read_osm_assets(spec.path, working_crs=crs, keep_polygons=True)
+            # polygon features keep their shape (distance to a park's edge, area shares);
+            # their points stand in for them elsewhere, so drop those from the points
+            points = osm.points
+            if osm.polygons is not None and len(osm.polygons):
+                points = points.drop(index=osm.polygons.index, errors="ignore")
+                polys = osm.polygons[[c for c in points.columns if c in osm.polygons.columns]]
+                points = pd.concat([points, polys])
+            return gpd.GeoDataFrame(points, geometry="geometry", crs=crs)
         if spec.kind == "roads":
-            return src.read_roads(spec.path, layer=spec.layer, working_crs=crs)
+            return spec.path  # the road graph reads (and caches) it itself
         raise AssertionError(spec.kind)  # the recipe validator allows only the kinds above
 
     def used_paths(self) -> dict[str, Path]:
@@ -220,6 +232,9 @@ def _indicator(
     name = spec.key
     if spec.kind in ("count", "nearest_distance", "share_within", "area_share"):
         assets = _filtered(read(spec.source), p.get("filter"), key, spec.source)
+        if spec.kind in ("count", "share_within"):
+            # each asset counts once, where it is: polygons by their point on surface
+            assets = assets.set_geometry(assets.geometry.representative_point())
     if spec.kind == "count":
         counts = ind.count_within(units, assets, buffer=p["buffer"], weight=p.get("weight"))
         if p["per"] == "residents":
@@ -381,8 +396,13 @@ def _graph(spec: IndicatorSpec, read, graphs: dict):
 
     key = (spec.params["network"], spec.params["profile"])
     if key not in graphs:
-        roads = read(spec.params["network"])
-        graphs[key] = network.build_graph(roads, profile=spec.params["profile"])
+        source = read.recipe.sources[spec.params["network"]]
+        graphs[key] = network.build_graph(
+            source.path,
+            profile=spec.params["profile"],
+            layer=source.layer,
+            working_crs=read.recipe.crs,
+        )
     return graphs[key]
 
 
