@@ -71,7 +71,9 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
     if not os.access(folder, os.W_OK):
         msg = f"the output folder {folder} is not writable; choose another with --out or fix its permissions."
         raise OutputError(msg)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=folder)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=folder
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()  # writers such as GDAL want to create the file themselves
@@ -85,7 +87,9 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
         _remove_quietly(tmp)
         if isinstance(exc, OutputError | OutputExistsError):
             raise
-        msg = f"could not write {path}: {exc.strerror or exc}. Check free disk space and permissions."
+        msg = (
+            f"could not write {path}: {exc.strerror or exc}. Check free disk space and permissions."
+        )
         raise OutputError(msg) from exc
     except BaseException:
         _remove_quietly(tmp)
@@ -93,7 +97,12 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
 
 
 def _remove_quietly(path: Path) -> None:
-    for p in (path, Path(str(path) + "-journal"), Path(str(path) + "-wal"), Path(str(path) + "-shm")):
+    for p in (
+        path,
+        Path(str(path) + "-journal"),
+        Path(str(path) + "-wal"),
+        Path(str(path) + "-shm"),
+    ):
         with contextlib.suppress(OSError):
             p.unlink()
 

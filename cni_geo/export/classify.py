@@ -69,7 +69,9 @@ class Classification:
         return [*zip(self.labels, self.colors, strict=True), (self.nodata_label, self.nodata_color)]
 
 
-def decile_classification(column: str, *, title: str = "", palette: str = "viridis") -> Classification:
+def decile_classification(
+    column: str, *, title: str = "", palette: str = "viridis"
+) -> Classification:
     """Deciles 1..10, decile 1 (highest need) darkest; a colour-blind-safe palette by default."""
     labels = ["1 (highest need)", *[str(i) for i in range(2, 10)], "10 (lowest need)"]
     return Classification(
