@@ -192,6 +192,10 @@ def _population(recipe: Recipe, units: gpd.GeoDataFrame, read) -> _Population | 
     if spec is None:
         return None
     base = read(spec.source)
+    if spec.table is not None:
+        counts = _column(read(spec.table), spec.column, "population", spec.table)
+        _warn_unjoined(counts.index, base.index, "population.table", spec.table, spec.source)
+        base = base.assign(**{spec.column: counts.reindex(base.index)})
     if spec.column not in base.columns:
         present = ", ".join(map(str, base.columns.drop("geometry", errors="ignore")))
         msg = f"population.column: source {spec.source!r} has no column {spec.column!r}; columns present: {present}."
@@ -497,13 +501,14 @@ def build(
     log.info("indicators done in %.2f s", time.perf_counter() - t0)
     table = pd.DataFrame(columns, index=units.index)
 
-    deprivation, dep_kind = None, "score"
+    deprivation, dep_kind, dep_n = None, "score", None
     if recipe.left_behind is not None:
         lb = recipe.left_behind
         dep_table = read(lb.source)
         col = lb.score or lb.rank
         dep_kind = "score" if lb.score else "rank"
         deprivation = _column(dep_table, col, "left_behind", lb.source)
+        dep_n = lb.n
     from .index import build_index
 
     population = pop.by_unit if pop is not None else None
@@ -515,8 +520,9 @@ def build(
         population=population,
         deprivation=deprivation,
         deprivation_kind=dep_kind,
+        deprivation_n=dep_n,
     )
-    areas = _areas_frame(recipe, units, population, table, result)
+    areas = _areas_frame(recipe, units, population, table, result, read)
 
     used = read.used_paths()
     prov = provenance(
@@ -559,9 +565,17 @@ def _jsonable(value):
     return value
 
 
-def _areas_frame(recipe, units, population, table, result) -> gpd.GeoDataFrame:
+def _areas_frame(recipe, units, population, table, result, read) -> gpd.GeoDataFrame:
     parts = []
-    if "name" in units.columns:
+    if recipe.units.names_source is not None:
+        names = read(recipe.units.names_source)
+        col = recipe.units.names_column
+        if col not in names.columns:
+            present = ", ".join(map(str, names.columns))
+            msg = f"units.names.column: table {recipe.units.names_source!r} has no column {col!r}; columns present: {present}."
+            raise ColumnError(msg)
+        parts.append(names[col].reindex(units.index).astype("string").rename("name"))
+    elif "name" in units.columns:
         parts.append(units["name"].astype("string"))
     if population is not None:
         parts.append(population)

@@ -67,6 +67,8 @@ class SourceSpec:
 @dataclass(frozen=True)
 class UnitsSpec:
     source: str
+    names_source: str | None = None  # a table holding area names, keyed by the unit code
+    names_column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class PopulationSpec:
     source: str
     column: str
     points: str = "point_on_surface"
-    unit_column: str | None = None
+    table: str | None = None  # a table keyed by the source's codes holding `column`
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class LeftBehindSpec:
     source: str
     score: str | None = None
     rank: str | None = None
+    n: int | None = None  # N of a national ranking when the table holds a subset of it
 
 
 @dataclass(frozen=True)
@@ -514,15 +517,23 @@ def parse_recipe(
     if require_build or is_build:
         _check_keys(raw, _TOP_KEYS, "recipe", required=("sources", "units", "indicators"))
         units_raw = _mapping(raw["units"], "units")
-        _check_keys(units_raw, {"source"}, "units", required=("source",))
+        _check_keys(units_raw, {"source", "names"}, "units", required=("source",))
+        names_source = names_column = None
+        if "names" in units_raw:
+            names = _mapping(units_raw["names"], "units.names")
+            _check_keys(names, {"source", "column"}, "units.names", required=("source", "column"))
+            names_source = _source_ref(names["source"], "units.names.source", sources, ("table",))
+            names_column = _string(names["column"], "units.names.column")
         units = UnitsSpec(
-            source=_source_ref(units_raw["source"], "units.source", sources, ("areas",))
+            source=_source_ref(units_raw["source"], "units.source", sources, ("areas",)),
+            names_source=names_source,
+            names_column=names_column,
         )
         if "population" in raw:
             pop = _mapping(raw["population"], "population")
             _check_keys(
                 pop,
-                {"source", "column", "points", "unit_column"},
+                {"source", "column", "points", "table"},
                 "population",
                 required=("source", "column"),
             )
@@ -534,7 +545,11 @@ def parse_recipe(
                 points=_choice(
                     pop.get("points", "point_on_surface"), POINTS_HOW, "population.points"
                 ),
-                unit_column=pop.get("unit_column"),
+                table=(
+                    _source_ref(pop["table"], "population.table", sources, ("table",))
+                    if "table" in pop
+                    else None
+                ),
             )
         ind_raw = _mapping(raw["indicators"], "indicators")
         if not ind_raw:
@@ -556,7 +571,7 @@ def parse_recipe(
         outputs = _parse_outputs(raw.get("outputs"), folder, name)
         if "left_behind" in raw:
             lb = _mapping(raw["left_behind"], "left_behind")
-            _check_keys(lb, {"source", "score", "rank"}, "left_behind", required=("source",))
+            _check_keys(lb, {"source", "score", "rank", "n"}, "left_behind", required=("source",))
             if ("score" in lb) == ("rank" in lb):
                 msg = "left_behind: give exactly one of `score` (higher = more deprived) or `rank` (1 = most deprived)."
                 raise RecipeError(msg)
@@ -564,7 +579,15 @@ def parse_recipe(
                 source=_source_ref(lb["source"], "left_behind.source", sources, ("table",)),
                 score=lb.get("score"),
                 rank=lb.get("rank"),
+                n=(
+                    int(_number(lb["n"], "left_behind.n", minimum=1, integer=True))
+                    if "n" in lb
+                    else None
+                ),
             )
+            if left_behind.n is not None and left_behind.rank is None:
+                msg = "left_behind.n: only meaningful with `rank` (the N of a national ranking)."
+                raise RecipeError(msg)
     leaves = {k: dict(i.leaf) for k, i in indicators.items()} or None
     index_spec = _parse_index(raw["index"], leaves)
     return Recipe(
