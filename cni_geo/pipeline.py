@@ -270,7 +270,15 @@ def _indicator(
         )
         return {name: value.reindex(units.index)}
     if spec.kind == "area_share":
-        return {name: ind.area_share(units, assets)}
+        polygonal = assets.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+        if not polygonal.all():
+            log.info(
+                "%s: %s features of %r are points or lines and have no area; left out of the share.",
+                key,
+                fmt_count(int((~polygonal).sum()), len(assets)),
+                spec.source,
+            )
+        return {name: ind.area_share(units, assets.loc[polygonal])}
     if spec.kind == "zonal":
         stat = p["stat"]
         kwargs = {}
@@ -682,11 +690,16 @@ def _asset_layers(recipe, read):
         frame = read(name)
         keep = [c for c in ("name", "category", "group") if c in frame.columns]
         frame = frame[[*keep, "geometry"]]
+        # green space keeps its shape; every other asset is shown where it is (a point)
         is_point = frame.geometry.geom_type.isin(["Point", "MultiPoint"]).to_numpy()
-        if is_point.any():
-            points.append(frame.loc[is_point])
-        if (~is_point).any():
-            polygons.append(frame.loc[~is_point])
+        green = ~is_point
+        if "group" in frame.columns:
+            green &= (frame["group"].astype("string") == "green_space").fillna(False).to_numpy()
+        if green.any():
+            polygons.append(frame.loc[green])
+        if (~green).any():
+            rest = frame.loc[~green]
+            points.append(rest.set_geometry(rest.geometry.representative_point()))
     assets = pd.concat(points) if points else None
     green = pd.concat(polygons) if polygons else None
     if assets is not None:
