@@ -92,11 +92,26 @@ def output_paths(recipe: Recipe, out: Path | None = None) -> dict[str, Path]:
 
 
 class _Sources:
-    """Reads each source once, on first use, through the sources room."""
+    """Reads each source once, on first use, through the sources room.
 
-    def __init__(self, recipe: Recipe):
+    It also carries the execution engine: :meth:`chunked` runs a per-row measure locally or on
+    a Dask cluster (:func:`cni_geo.engine.map_chunks`) with identical results.
+    """
+
+    def __init__(self, recipe: Recipe, *, engine: str = "local", scheduler: str | None = None):
         self.recipe = recipe
+        self.engine = engine
+        self.scheduler = scheduler
         self._cache: dict[str, object] = {}
+
+    def chunked(self, func: Callable, frame, *args, **kwargs):
+        if self.engine == "local":
+            return func(frame, *args, **kwargs)
+        from .engine import map_chunks
+
+        return map_chunks(
+            func, frame, *args, engine=self.engine, scheduler=self.scheduler, **kwargs
+        )
 
     def __call__(self, name: str):
         if name not in self._cache:
@@ -209,7 +224,7 @@ def _population(recipe: Recipe, units: gpd.GeoDataFrame, read) -> _Population | 
         if spec.column != "population"
         else points
     )
-    unit = geography.assign_to_areas(points, units)
+    unit = read.chunked(geography.assign_to_areas, points, units)
     points = points.assign(unit=unit)
     by_unit = points.groupby("unit")["population"].sum().reindex(units.index).fillna(0.0)
     by_unit.name = "population"
@@ -240,7 +255,9 @@ def _indicator(
             # each asset counts once, where it is: polygons by their point on surface
             assets = assets.set_geometry(assets.geometry.representative_point())
     if spec.kind == "count":
-        counts = ind.count_within(units, assets, buffer=p["buffer"], weight=p.get("weight"))
+        counts = read.chunked(
+            ind.count_within, units, assets, buffer=p["buffer"], weight=p.get("weight")
+        )
         if p["per"] == "residents":
             value = ind.per_1000(counts, pop.by_unit)
         elif p["per"] == "km2":
@@ -259,9 +276,11 @@ def _indicator(
                 geometry=units.geometry.representative_point(), crs=units.crs
             )
             weights, groups = None, pd.Series(units.index, index=units.index)
-        dist = ind.nearest_distance(
-            origins, assets, k=p["k"], max_distance=p.get("max_distance"), network=network
-        )
+        kwargs = {"k": p["k"], "max_distance": p.get("max_distance")}
+        if network is not None:  # the road graph stays in this process
+            dist = ind.nearest_distance(origins, assets, network=network, **kwargs)
+        else:
+            dist = read.chunked(ind.nearest_distance, origins, assets, **kwargs)
         value = ind.weighted_aggregate(dist, groups, weights=weights, how=p["aggregate"])
         return {name: value.reindex(units.index)}
     if spec.kind == "share_within":
@@ -486,8 +505,11 @@ def build(
             if p.exists():
                 msg = f"{p} already exists; pass --overwrite (overwrite=True) to replace it."
                 raise OutputExistsError(msg)
+    from .engine import check_engine
+
+    engine = check_engine(engine or recipe.engine)
     timer = _Timer()
-    read = _Sources(recipe)
+    read = _Sources(recipe, engine=engine, scheduler=scheduler)
     units = timer.run("read units", read, recipe.units.source)
     pop = timer.run("population base", _population, recipe, units, read)
 
