@@ -81,6 +81,8 @@ def output_paths(recipe: Recipe, out: Path | None = None) -> dict[str, Path]:
         paths["gpkg"] = folder / f"{name}.gpkg"
     if recipe.outputs.map:
         paths["map"] = folder / f"{name}_map.html"
+        paths["embed"] = folder / f"{name}_embed.html"
+        paths["png"] = folder / f"{name}_map.png"
     if recipe.outputs.csv:
         paths["csv"] = folder / f"{name}.csv"
     paths["report"] = folder / f"{name}_report.json"
@@ -645,11 +647,13 @@ def labels(recipe: Recipe, areas: pd.DataFrame) -> tuple[dict[str, str], dict[st
         ):
             if col.endswith(suffix) and col not in aliases:
                 node = col[: -len(suffix)]
-                title = (
-                    "Index"
-                    if node == recipe.index_raw.get("root")
-                    else node.replace("_", " ").title()
-                )
+                node_raw = recipe.index_raw.get("nodes", {}).get(node) or {}
+                if node_raw.get("label"):
+                    title = node_raw["label"]
+                elif node == recipe.index_raw.get("root"):
+                    title = "Index"
+                else:
+                    title = node.replace("_", " ").title()
                 aliases[col] = f"{title} {text}"
                 desc[col] = f"{title} {text}."
     return aliases, desc
@@ -700,6 +704,29 @@ def _write_outputs(recipe, areas, read, paths, prov, overwrite) -> dict[str, Pat
             overwrite=overwrite,
         )
         files["map"] = paths["map"]
+    if "embed" in paths:
+        from .export.webmap import embed_snippet
+
+        snippet = embed_snippet(paths["map"].name, title=recipe.title)
+        with atomic_output(paths["embed"], overwrite=overwrite) as tmp:
+            tmp.write_text(
+                "<!-- Paste this where the map should appear; upload "
+                f"{paths['map'].name} beside the page (see docs/webmap.md). -->\n{snippet}\n",
+                encoding="utf-8",
+            )
+        files["embed"] = paths["embed"]
+    if "png" in paths:
+        from .export.static_map import write_static_map
+
+        write_static_map(
+            paths["png"],
+            areas,
+            root=root,
+            title=recipe.title,
+            attribution=ATTRIBUTION,
+            overwrite=overwrite,
+        )
+        files["png"] = paths["png"]
     return files
 
 

@@ -64,6 +64,8 @@ def test_three_outputs_and_report(demo_out):
     out, result = demo_out
     for name in ("cni_demo.gpkg", "cni_demo_map.html", "cni_demo.csv", "cni_demo.csv.json"):
         assert (out / name).stat().st_size > 0, name
+    assert (out / "cni_demo_map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert '<iframe src="cni_demo_map.html"' in (out / "cni_demo_embed.html").read_text()
     report = json.loads((out / "cni_demo_report.json").read_text())
     assert report["units"] == len(result.areas)
     assert {s["name"] for s in report["stages"]} >= {

@@ -12,6 +12,7 @@ CSS = """
 .cni-title{position:absolute;top:10px;left:50%;transform:translateX(-50%);z-index:1000;
  background:rgba(255,255,255,.92);padding:4px 12px;border-radius:4px;font:600 16px/1.3 system-ui,
  sans-serif;box-shadow:0 1px 4px rgba(0,0,0,.3);pointer-events:none;max-width:60%;text-align:center}
+.leaflet-control-layers-expanded{max-height:calc(100vh - 330px);overflow-y:auto}
 .cni-box{background:rgba(255,255,255,.94);padding:6px 8px;border-radius:4px;
  box-shadow:0 1px 4px rgba(0,0,0,.3);font:12px/1.35 system-ui,sans-serif}
 .cni-legend h4{margin:0 0 4px;font-size:12px}
