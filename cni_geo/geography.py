@@ -43,9 +43,14 @@ def _population(units, population, name: str) -> np.ndarray:
     else:
         series = pd.Series(population).reindex(units.index)
     vals = pd.to_numeric(series, errors="coerce")
-    text = int((vals.isna() & series.notna()).sum())
+    bad = vals.isna() & series.notna()
+    text = int(bad.sum())
     if text:
-        msg = f"{fmt_count(text, len(series))} populations in `{name}` are not numbers; fix the table."
+        first = bad.to_numpy().nonzero()[0][0]
+        msg = (
+            f"{fmt_count(text, len(series))} populations in `{name}` are not numbers "
+            f"(first: {units.index[first]!r} = {series.iloc[first]!r}); fix the table."
+        )
         raise DataError(msg)
     arr = vals.to_numpy(dtype="float64", na_value=np.nan)
     neg = arr < 0

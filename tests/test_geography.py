@@ -147,3 +147,9 @@ def test_raster_points_cell_centres(tmp_path):
     xy = sorted(map(tuple, shapely.get_coordinates(p.geometry.array)))
     assert xy == [(X0 + 50, Y0 + 150), (X0 + 150, Y0 + 50)]
     assert len(raster_points(path, drop_zero=False)) == 3
+
+
+def test_text_population_names_the_unit():
+    units = squares().assign(pop=["1", "x", "3"])
+    with pytest.raises(DataError, match=r"1 of 3 populations .* \(first: 'E2' = 'x'\)"):
+        population_points(units, population="pop")

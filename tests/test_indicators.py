@@ -352,3 +352,11 @@ def test_point_knn_backends_agree_with_brute_force(monkeypatch, accelerator):
     sample = rng.choice(len(oxy), 300, replace=False)
     brute = np.sqrt(((oxy[sample, None, :] - axy[None, :, :]) ** 2).sum(-1)).min(axis=1)
     np.testing.assert_allclose(got[sample], brute, rtol=1e-12)
+
+
+def test_count_within_warns_when_every_asset_is_outside():
+    areas = grid(2, 2)
+    far = pts([(X0 + 50_000, Y0), (X0 - 9_000, Y0 + 500)])
+    with pytest.warns(UserWarning, match="2 of 2 assets lie outside every area and its 1,000 m"):
+        c = count_within(areas, far, buffer=1000)
+    assert (c == 0).all()

@@ -103,6 +103,19 @@ def count_within(
         flat = area_i * n_cat + codes[asset_i]
         wts = None if w is None else w[asset_i]
         counts = np.bincount(flat, weights=wts, minlength=n_area * n_cat).reshape(n_area, n_cat)
+        used = np.zeros(len(ag), bool)
+        used[asset_i] = True
+        outside = int((~used[keep]).sum())
+        where = "every area" + (f" and its {buffer:,.0f} m buffer" if buffer > 0 else "")
+        if outside == len(keep):
+            warn_count(
+                outside,
+                len(keep),
+                f"assets lie outside {where}, so every count is 0; check the assets' CRS "
+                "and that longitude and latitude are not swapped.",
+            )
+        elif outside:
+            log.info("%s assets lie outside %s.", fmt_count(outside, len(keep)), where)
     else:
         counts = np.zeros((n_area, n_cat), dtype=np.float64 if w is not None else np.int64)
     if not ar_ok.all():
