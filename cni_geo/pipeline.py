@@ -359,14 +359,33 @@ def _table_indicator(spec, units, pop, read) -> dict[str, pd.Series]:
             msg = f"{key}.lookup: source {p['via']!r} has no column {p['lookup']!r}; columns present: {present}."
             raise ColumnError(msg)
         lookup = via[p["lookup"]].astype("string")
-        weights = None
+        fine = values.reindex(via.index)
         if p["how"] == "weighted_mean":
             weights = _via_population(via, pop)
-        how = {"mean": "weighted_mean"}.get(p["how"], p["how"])
-        out = rp.aggregate(values.reindex(via.index), lookup, how=how, weights=weights)
+        else:
+            weights = pd.Series(1.0, index=via.index)
+        out = rp.aggregate(
+            fine,
+            lookup,
+            how=p["how"],
+            weights=weights if p["how"] == "weighted_mean" else None,
+            nan=p["nan"],
+        )
         if isinstance(out, pd.DataFrame):
             out = out.iloc[:, 0]
-        return {name: out.reindex(units.index).rename(name)}
+        # coverage: the share of each unit's residents (or fine units) with a value
+        backed = weights.where(fine.notna(), 0.0).groupby(lookup).sum()
+        coverage = (backed / weights.groupby(lookup).sum()).reindex(units.index)
+        partial = int((coverage < 1 - 1e-9).sum())
+        if partial:
+            log.warning(
+                "%s: %s units are only partly backed by data from %r (see %s_coverage).",
+                key,
+                fmt_count(partial, len(units)),
+                spec.source,
+                name,
+            )
+        return {name: out.reindex(units.index).rename(name), f"{name}_coverage": coverage}
     source = via[["geometry"]].assign(**{name: values.reindex(via.index)})
     kw = {"extensive": [name]} if p["how"] == "sum" else {"intensive": [name]}
     kw["nan"] = p["nan"]

@@ -36,7 +36,7 @@ INDICATOR_KINDS = {
 DIRECTIONS = ("high", "low")
 PER_CHOICES = ("residents", "km2", "none")
 REAPPORTION_METHODS = ("lookup", "area_weighted", "population_weighted", "aggregate")
-AGGREGATE_HOW = ("weighted_mean", "mean", "sum", "median")
+AGGREGATE_HOW = ("weighted_mean", "mean", "sum")
 ZONAL_STATS = ("sum", "mean", "weighted_mean", "share_above")
 POINTS_HOW = ("point_on_surface", "centroid")
 ENGINES = ("local", "dask")
@@ -439,7 +439,7 @@ def _parse_indicator(key_name: str, spec, sources) -> IndicatorSpec:
             params["how"] = _choice(spec.get("how", "mean"), ("mean", "sum"), f"{key}.how")
         if method == "population_weighted":
             params["how"] = _choice(spec.get("how", "mean"), ("mean", "sum"), f"{key}.how")
-        if method in ("area_weighted", "population_weighted"):
+        if method != "lookup":
             params["nan"] = _choice(spec.get("nan", "skip"), ("skip", "propagate"), f"{key}.nan")
     leaf = {k: spec[k] for k in _LEAF_KEYS if k in spec}
     leaf.update(column=key_name, direction=direction, parent=domain)
