@@ -191,34 +191,65 @@ def test_existing_outputs_refused_before_any_work(demo_out):
     assert (out / "cni_demo.csv").read_bytes() == before
 
 
-def test_regenerated_region_gives_the_same_index(demo_out, tmp_path):
-    """What an installed wheel does away from a checkout: regenerate the region, then build."""
-    out, result = demo_out
-    again = run_demo(tmp_path, regenerate=True)
-    cols = ["cni_score", "cni_rank", "left_behind"]
-    pd.testing.assert_frame_equal(
-        pd.DataFrame(again.areas[cols]),
-        pd.DataFrame(result.areas[cols]),
-        check_exact=False,
-        rtol=1e-12,
-    )
-
-
-def test_wheel_carries_the_demo_recipe_and_catalogue(tmp_path):
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("wheel")
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(folder), str(ROOT)],
         capture_output=True,
         text=True,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    wheel = next(tmp_path.glob("cni_geo-*.whl"))
+    return next(folder.glob("cni_geo-*.whl"))
+
+
+def test_wheel_carries_the_demo_recipe_and_catalogue(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "cni_geo/_data/recipes/demo.yaml" in names
     assert "cni_geo/_data/catalogues/osm_assets.yaml" in names
     assert "cni_geo/demo.py" in names
     packaged = zipfile.ZipFile(wheel).read("cni_geo/_data/recipes/demo.yaml").decode()
     assert packaged == RECIPE.read_text()
+
+
+def test_installed_wheel_regenerates_the_region_away_from_a_checkout(demo_out, wheel, tmp_path):
+    """An installed wheel has no boundaries/ or data/: `cni-geo demo` regenerates the region
+    with the packaged generator and gives the same index as the committed files."""
+    out, _ = demo_out
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+    )
+    env = {**os.environ, "PYTHONPATH": str(target), "SOURCE_DATE_EPOCH": EPOCH}
+    code = (
+        "import cni_geo; print(cni_geo.__file__); "
+        "from cni_geo.cli import main; main(['-q', 'demo', '--out', 'result'])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith(str(target))  # the installed copy ran, not the checkout
+    assert (tmp_path / "result" / "cni_demo.csv").read_bytes() == (
+        out / "cni_demo.csv"
+    ).read_bytes()
 
 
 def test_dask_engine_gives_identical_results(demo_out, tmp_path):
