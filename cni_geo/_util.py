@@ -91,6 +91,12 @@ def atomic_output(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
             f"could not write {path}: {exc.strerror or exc}. Check free disk space and permissions."
         )
         raise OutputError(msg) from exc
+    except Exception as exc:
+        _remove_quietly(tmp)
+        if type(exc).__module__.split(".")[0] not in ("pyogrio", "sqlite3", "rasterio"):
+            raise
+        msg = f"could not write {path}: {exc}. Check free disk space and permissions."
+        raise OutputError(msg) from exc
     except BaseException:
         _remove_quietly(tmp)
         raise

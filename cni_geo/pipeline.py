@@ -253,6 +253,7 @@ def _indicator(
     name = spec.key
     if spec.kind in ("count", "nearest_distance", "share_within", "area_share"):
         assets = _filtered(read(spec.source), p.get("filter"), key, spec.source)
+        _warn_outside(assets, units, key, spec.source)
         if spec.kind in ("count", "share_within"):
             # each asset counts once, where it is: polygons by their point on surface
             assets = assets.set_geometry(assets.geometry.representative_point())
@@ -319,6 +320,23 @@ def _indicator(
     raise AssertionError(spec.kind)
 
 
+def _warn_outside(assets, units, key: str, source: str) -> None:
+    """Warn when no feature of a source lies within the units' extent (swapped x/y, wrong CRS)."""
+    if len(assets) == 0:
+        return
+    x0, y0, x1, y1 = units.total_bounds
+    b = assets.geometry.bounds
+    inside = (b["maxx"] >= x0) & (b["minx"] <= x1) & (b["maxy"] >= y0) & (b["miny"] <= y1)
+    if not inside.any():
+        log.warning(
+            "%s: %s features of source %r lie outside the units' extent; check their "
+            "coordinates and CRS (longitude and latitude swapped?).",
+            key,
+            fmt_count(len(assets), len(assets)),
+            source,
+        )
+
+
 def _column(table: pd.DataFrame, column: str, key: str, source: str) -> pd.Series:
     if column not in table.columns:
         present = ", ".join(map(str, table.columns))
@@ -341,6 +359,15 @@ def _table_indicator(spec, units, pop, read) -> dict[str, pd.Series]:
     values = _column(read(spec.source), p["column"], key, spec.source)
     name = spec.key
     if p["method"] == "lookup":
+        extra = ~values.index.isin(units.index)
+        if extra.any():
+            log.warning(
+                "%s: %s codes in table %r are not among the units and are ignored (first: %r).",
+                key,
+                fmt_count(int(extra.sum()), len(values)),
+                spec.source,
+                values.index[extra][0],
+            )
         joined = values.reindex(units.index)
         missing = int(joined.isna().sum())
         if missing:

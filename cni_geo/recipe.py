@@ -202,11 +202,21 @@ def _mapping(value, key: str) -> dict:
     return dict(value)
 
 
+def _show(name) -> str:
+    """A user-supplied key as it appears in a key path: plain words bare, others repr()."""
+    return (
+        name
+        if isinstance(name, str) and name.isprintable() and name.strip() == name and name
+        else repr(name)
+    )
+
+
 def _check_keys(mapping: Mapping, allowed, key: str, *, required=()) -> None:
     for k in mapping:
         if k not in allowed:
             valid = ", ".join(sorted(allowed))
-            msg = f"{key}.{k}: unknown key{_suggest(k, allowed)}; valid keys: {valid}."
+            shown = _show(k)
+            msg = f"{key}.{shown}: unknown key{_suggest(k, allowed)}; valid keys: {valid}."
             raise RecipeError(msg)
     for k in required:
         if k not in mapping or mapping[k] is None:
@@ -306,7 +316,7 @@ def _parse_sources(raw, folder: Path, *, check_files: bool) -> dict[str, SourceS
     sources_raw = _mapping(raw, "sources")
     sources: dict[str, SourceSpec] = {}
     for name, spec in sources_raw.items():
-        key = f"sources.{name}"
+        key = f"sources.{_show(name)}"
         if not isinstance(name, str) or not _ID_RE.match(name):
             msg = f"{key}: source names are letters, digits and underscores, found {name!r}."
             raise RecipeError(msg)
@@ -376,7 +386,7 @@ def _parse_filter(value, key: str) -> dict[str, list]:
 
 
 def _parse_indicator(key_name: str, spec, sources) -> IndicatorSpec:
-    key = f"indicators.{key_name}"
+    key = f"indicators.{_show(key_name)}"
     if not isinstance(key_name, str) or not _ID_RE.match(key_name):
         msg = f"{key}: indicator names are letters, digits and underscores (they become column names)."
         raise RecipeError(msg)

@@ -180,6 +180,8 @@ class IndexSpec:
 
 
 def _fail(path: str, message: str) -> None:
+    if not path.isprintable():  # a key with a line break or control character
+        path = repr(path)
     raise IndexSpecError(f"{path}: {message}")
 
 

@@ -132,9 +132,12 @@ def _check_pbf(p: Path) -> None:
                 break
             (hlen,) = struct.unpack(">I", head)
             blob_header = fh.read(hlen)
-            if len(blob_header) < hlen or hlen > 64 * 1024:
+            if first and (hlen > 64 * 1024 or len(blob_header) < hlen):
+                btype = "unreadable"
+            elif len(blob_header) < hlen or hlen > 64 * 1024:
                 break
-            btype, datasize = _parse_blob_header(blob_header)
+            else:
+                btype, datasize = _parse_blob_header(blob_header)
             if first and btype != "OSMHeader":
                 msg = f"{p} is not an OSM PBF file (first block '{btype}'); download a .osm.pbf extract (e.g. from Geofabrik)."
                 raise SourceError(msg)
