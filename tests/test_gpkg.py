@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import xml.etree.ElementTree as ET
 
@@ -370,16 +369,17 @@ def test_output_folder_not_creatable(tmp_path):
         write(blocker / "sub" / "x.gpkg")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
-def test_output_folder_not_writable(tmp_path):
+def test_output_folder_not_writable(tmp_path, monkeypatch):
+    """Root ignores file modes, so the permission check is simulated here; tests/test_errors.py
+    (e48) runs the real command against a read-only mount."""
+    import cni_geo._util as util
+
     folder = tmp_path / "ro"
     folder.mkdir()
-    folder.chmod(0o500)
-    try:
-        with pytest.raises(OutputError, match="not writable"):
-            write(folder / "x.gpkg")
-    finally:
-        folder.chmod(0o700)
+    monkeypatch.setattr(util.os, "access", lambda path, mode: str(path) != str(folder))
+    with pytest.raises(OutputError, match="not writable"):
+        write(folder / "x.gpkg")
+    assert list(folder.iterdir()) == []
 
 
 def test_extra_layers_and_green_space(tmp_path):
