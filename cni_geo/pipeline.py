@@ -285,7 +285,13 @@ def _indicator(
         else:
             dist = read.chunked(ind.nearest_distance, origins, assets, **kwargs)
         value = ind.weighted_aggregate(dist, groups, weights=weights, how=p["aggregate"])
-        return {name: value.reindex(units.index)}
+        out = {name: value.reindex(units.index)}
+        if network is not None or p.get("max_distance") is not None:
+            # quality: the share of each unit's residents with no asset in reach (NaN distance)
+            w = weights if weights is not None else pd.Series(1.0, index=dist.index)
+            lost = w.where(dist.isna(), 0.0).groupby(groups).sum()
+            out[f"{name}_unreachable"] = (lost / w.groupby(groups).sum()).reindex(units.index)
+        return out
     if spec.kind == "share_within":
         value = ind.share_within(
             pop.points, assets, p["distance"], population="population", areas_of="unit"
@@ -608,7 +614,10 @@ def build(
         used,
         {"conventions": result.metadata(), "weights": _jsonable(result.weights)},
     )
-    files = timer.run("outputs", _write_outputs, recipe, areas, read, paths, prov, overwrite)
+    extra = {}
+    if recipe.outputs.population_layer and pop is not None:
+        extra["population"] = pop.points[["population", "unit", "geometry"]].reset_index(drop=True)
+    files = timer.run("outputs", _write_outputs, recipe, areas, read, paths, prov, overwrite, extra)
     report = {
         "provenance": prov,
         "stages": [s.__dict__ for s in timer.stages],
@@ -685,6 +694,12 @@ def labels(recipe: Recipe, areas: pd.DataFrame) -> tuple[dict[str, str], dict[st
         desc[spec.key] = f"{spec.description} ({need})."
         aliases[f"{spec.key}_coverage"] = f"{spec.label}: coverage"
         desc[f"{spec.key}_coverage"] = f"Share of the area backed by data for {spec.key}."
+        aliases[f"{spec.key}_unreachable"] = f"{spec.label}: share unreachable"
+        desc[f"{spec.key}_unreachable"] = (
+            f"Share of residents with no asset in reach for {spec.key} (left out of its mean)."
+        )
+        aliases[f"{spec.key}_imputed"] = f"{spec.label}: imputed"
+        desc[f"{spec.key}_imputed"] = f"True where {spec.key} had no data and was imputed."
     for col in areas.columns:
         for suffix, text in (
             ("_score", "score"),
@@ -705,7 +720,7 @@ def labels(recipe: Recipe, areas: pd.DataFrame) -> tuple[dict[str, str], dict[st
     return aliases, desc
 
 
-def _write_outputs(recipe, areas, read, paths, prov, overwrite) -> dict[str, Path]:
+def _write_outputs(recipe, areas, read, paths, prov, overwrite, extra=None) -> dict[str, Path]:
     from .export import table as table_out
 
     root = recipe.index_raw.get("root", "cni")
@@ -727,6 +742,7 @@ def _write_outputs(recipe, areas, read, paths, prov, overwrite) -> dict[str, Pat
             domains=domains,
             assets=assets,
             green_space=green,
+            extra_layers=extra or None,
             aliases=aliases,
             descriptions=descriptions,
             metadata=prov,

@@ -107,6 +107,7 @@ class OutputsSpec:
     map: bool = True
     csv: bool = True
     self_contained: bool = True
+    population_layer: bool = False
 
 
 @dataclass(frozen=True)
@@ -621,7 +622,9 @@ def parse_recipe(
 
 def _parse_outputs(raw, folder: Path, name: str) -> OutputsSpec:
     out = _mapping(raw, "outputs")
-    _check_keys(out, {"folder", "gpkg", "map", "csv", "self_contained"}, "outputs")
+    _check_keys(
+        out, {"folder", "gpkg", "map", "csv", "self_contained", "population_layer"}, "outputs"
+    )
     target = _resolve_path(out.get("folder", f"out/{name}"), "outputs.folder", folder)
     return OutputsSpec(
         folder=target,
@@ -629,6 +632,7 @@ def _parse_outputs(raw, folder: Path, name: str) -> OutputsSpec:
         map=_bool(out.get("map", True), "outputs.map"),
         csv=_bool(out.get("csv", True), "outputs.csv"),
         self_contained=_bool(out.get("self_contained", True), "outputs.self_contained"),
+        population_layer=_bool(out.get("population_layer", False), "outputs.population_layer"),
     )
 
 

@@ -86,6 +86,8 @@ def test_walking_distance_is_never_shorter_than_straight_line(camden_build, camd
     walk = camden_build.areas["library_walk"]
     mean_straight = mean_straight.reindex(walk.index)
     assert walk.notna().all()
+    # every origin reaches a library on the walk network, and the quality column says so
+    assert (camden_build.areas["library_walk_unreachable"] == 0).all()
     # each origin's network distance >= its straight-line distance, so weighted means are too
     assert (walk >= mean_straight - 1e-6).all()
     ratio = (walk / mean_straight).median()

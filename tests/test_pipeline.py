@@ -161,7 +161,9 @@ def test_broadband_is_population_weighted_over_output_areas(table, oa):
 def test_geopackage_holds_the_same_numbers(demo_out, table):
     out, _ = demo_out
     layers = {name for name, _ in pyogrio.list_layers(out / "cni_demo.gpkg")}
-    assert {"areas", "assets"} <= layers
+    assert {"areas", "assets", "green_space", "left_behind", "population"} <= layers
+    people = pyogrio.read_dataframe(out / "cni_demo.gpkg", layer="population")
+    assert people["population"].sum() == table["population"].sum()
     areas = pyogrio.read_dataframe(out / "cni_demo.gpkg", layer="areas").set_index("lsoa_code")
     assert len(areas) == len(table)
     for col in ("cni_score", "cni_rank", "cni_decile", "gp_distance", "community_spaces"):
