@@ -1,13 +1,16 @@
 """Benchmark the index engine at national scale (33,755 LSOAs x 30 indicators).
 
-Run: PYTHONPATH=. .venv/bin/python benchmarks/index.py [--runs 1000]
+Run: PYTHONPATH=. .venv/bin/python benchmarks/index.py [--runs 1000] [--workers 1 2]
 Peers measured in the same run: a plain pandas implementation of the same tree
-(DataFrame.rank + the formula) for one build, and scipy.stats.rankdata for batch ranking.
+(DataFrame.rank + the formula) for one build; scipy.stats.rankdata and a plain np.argsort
+kernel (the engine's previous one) for batch ranking. Prints the load average before and
+after: the machine is shared, so compare figures taken at similar load.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
@@ -59,6 +62,23 @@ def pandas_peer(table, spec):
     return vals[spec.root].rank(ascending=False, method="min")
 
 
+def argsort_rank(v):
+    """Need ranks along axis 0 with one float64 argsort per column (the previous kernel)."""
+    key = -np.ascontiguousarray(v.T)
+    order = np.argsort(key, axis=1)
+    s = np.take_along_axis(key, order, axis=1)
+    start = np.ones(s.shape, dtype=bool)
+    start[:, 1:] = s[:, 1:] != s[:, :-1]
+    first = np.maximum.accumulate(np.where(start, np.arange(s.shape[1]), 0), axis=1)
+    out = np.empty(s.shape)
+    np.put_along_axis(out, order, first + 1.0, axis=1)
+    return out.T
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def timed(fn, repeat=3):
     best = float("inf")
     out = None
@@ -72,7 +92,9 @@ def timed(fn, repeat=3):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=1000)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = ap.parse_args()
+    print(f"start: {load()} on {os.cpu_count()} cores", flush=True)
     spec = spec30()
     rng = np.random.default_rng(0)
     table = pd.DataFrame(
@@ -86,25 +108,43 @@ def main():
     batch = rng.normal(size=(N, 50))
     t_rank, r1 = timed(lambda: _need_rank_array(batch))
     t_scipy, r2 = timed(lambda: stats.rankdata(-batch, method="min", axis=0))
-    assert np.array_equal(r1, r2)
-    t0 = time.perf_counter()
-    u = uncertainty(table, spec, runs=args.runs, seed=0)
-    t_unc = time.perf_counter() - t0
+    t_argsort, r3 = timed(lambda: argsort_rank(batch))
+    assert np.array_equal(r1, r2) and np.array_equal(r1, r3)
+    unc = []
+    first = None
+    for w in args.workers:
+        t0, c0 = time.perf_counter(), time.process_time()
+        u = uncertainty(table, spec, runs=args.runs, seed=0, workers=w)
+        unc.append((w, time.perf_counter() - t0, time.process_time() - c0, len(u.sensitivity)))
+        if first is None:
+            first = u.summary
+        else:  # the number of threads never changes the result
+            pd.testing.assert_frame_equal(first, u.summary, check_exact=True)
     print(
-        f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, numpy {np.__version__}, pandas {pd.__version__}"
+        f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
+        f"numpy {np.__version__}, pandas {pd.__version__}"
     )
     print(f"areas {N:,}, indicators {len(spec.leaves)}, nodes {len(spec.nodes)}")
     print("| step | cni-geo (s) | peer | peer (s) | ratio peer/ours |")
     print("|---|---|---|---|---|")
     print(
-        f"| one index build | {t_ours:.3f} | pandas rank + formula (no diagnostics) | {t_peer:.3f} | {t_peer / t_ours:.2f} |"
+        f"| one index build | {t_ours:.3f} | pandas rank + formula (no diagnostics) "
+        f"| {t_peer:.3f} | {t_peer / t_ours:.2f} |"
     )
     print(
-        f"| rank 33,755 x 50 batch | {t_rank:.3f} | scipy.stats.rankdata(axis=0) | {t_scipy:.3f} | {t_scipy / t_rank:.2f} |"
+        f"| rank 33,755 x 50 batch | {t_rank:.3f} | scipy.stats.rankdata(axis=0) "
+        f"| {t_scipy:.3f} | {t_scipy / t_rank:.2f} |"
     )
     print(
-        f"| uncertainty, {args.runs:,} runs + sensitivity ({len(u.sensitivity)} inputs) | {t_unc:.1f} | - | - | - |"
+        f"| rank 33,755 x 50 batch | {t_rank:.3f} | np.argsort kernel (previous) "
+        f"| {t_argsort:.3f} | {t_argsort / t_rank:.2f} |"
     )
+    for w, wall, cpu, k in unc:
+        print(
+            f"| uncertainty, {args.runs:,} runs + sensitivity ({k} inputs), {w} thread(s) "
+            f"| {wall:.1f} (CPU {cpu:.1f}) | - | - | - |"
+        )
+    print(f"end: {load()}")
 
 
 if __name__ == "__main__":

@@ -593,7 +593,7 @@ def build(
         dep_kind = "score" if lb.score else "rank"
         deprivation = _column(dep_table, col, "left_behind", lb.source)
         dep_n = lb.n
-    from .index import build_index
+    from .index import build_index, recipe_uncertainty
 
     population = pop.by_unit if pop is not None else None
     result = timer.run(
@@ -607,13 +607,15 @@ def build(
         deprivation_n=dep_n,
     )
     areas = _areas_frame(recipe, units, population, table, result, read)
+    unc = timer.run("uncertainty", recipe_uncertainty, table[list(recipe.indicators)], recipe.index)
+    extra_prov = {"conventions": result.metadata(), "weights": _jsonable(result.weights)}
+    if unc is not None:
+        for col, values in unc.area_columns().items():
+            areas[col] = values.reindex(areas.index)
+        extra_prov["uncertainty"] = _jsonable(unc.metadata())
 
     used = read.used_paths()
-    prov = provenance(
-        recipe,
-        used,
-        {"conventions": result.metadata(), "weights": _jsonable(result.weights)},
-    )
+    prov = provenance(recipe, used, extra_prov)
     extra = {}
     if recipe.outputs.population_layer and pop is not None:
         extra["population"] = pop.points[["population", "unit", "geometry"]].reset_index(drop=True)

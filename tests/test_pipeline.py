@@ -99,6 +99,19 @@ def test_ranks_follow_scores_and_deciles_follow_ranks(table):
         assert (table[f"{node}_decile"] == np.ceil(10 * rank / n)).all(), node
 
 
+def test_rank_uncertainty_columns(table, demo_out):
+    _, result = demo_out
+    p05, med, p95 = table["cni_rank_p05"], table["cni_rank_median"], table["cni_rank_p95"]
+    assert ((p05 <= med) & (med <= p95)).all()
+    assert ((p05 >= 1) & (p95 <= len(table))).all()
+    assert table["cni_p_decile1"].between(0, 1).all()
+    # areas ranked in decile 1 are far more often in decile 1 across the runs than the rest
+    top = table.loc[table["cni_decile"] == 1, "cni_p_decile1"].mean()
+    rest = table.loc[table["cni_decile"] >= 3, "cni_p_decile1"].mean()
+    assert top > 0.5 > 0.05 > rest
+    assert result.provenance["uncertainty"]["runs"] == 200
+
+
 def test_index_is_the_sum_of_exp_transformed_domain_ranks(table):
     n = len(table)
 

@@ -18,7 +18,7 @@ from ._normalise import (
     population_deciles,
 )
 from ._transform import impute, log_transform, shrink, winsorise
-from ._uncertainty import UncertaintyResult, uncertainty
+from ._uncertainty import UncertaintyResult, recipe_uncertainty, uncertainty
 from ._weights import factor_loadings, factor_weights, pca_weights
 from .engine import IndexResult, build_index, left_behind, run_index_table
 from .spec import IndexSpec, Leaf, Node, Treatment, UncertaintySpec, parse_index_spec
@@ -47,6 +47,7 @@ __all__ = [
     "parse_index_spec",
     "pca_weights",
     "population_deciles",
+    "recipe_uncertainty",
     "run_index_table",
     "shrink",
     "uncertainty",

@@ -21,14 +21,13 @@ from ..errors import ColumnError, DataError, IndexSpecError, SourceError
 from . import _diagnostics
 from ._normalise import (
     DECILE_CONVENTION,
-    EXP_CONSTANT,
-    EXP_RANGE,
     NORMALISE_TEXT,
     NORMALISERS,
     POP_DECILE_CONVENTION,
     RANK_CONVENTION,
     _decile_array,
     _need_rank_array,
+    _transform_rows,
     population_deciles,
 )
 from ._transform import impute, log_transform, shrink, winsorise
@@ -48,33 +47,44 @@ TRANSFORM_TEXT = {
 # --- helpers shared with the uncertainty module ----------------------------------------------
 
 
-def _exp(rank: np.ndarray, n) -> np.ndarray:
-    big_r = (n + 1 - rank) / n
-    x = -EXP_CONSTANT * np.log1p(-big_r * -np.expm1(-EXP_RANGE / EXP_CONSTANT))
-    return np.where(big_r == 1, EXP_RANGE, x)
-
-
 def _apply_transform(kind: str, combined: np.ndarray, axis: int = 0) -> np.ndarray:
     if kind == "none":
         return combined
-    rank = _need_rank_array(combined, axis)
-    n = np.isfinite(combined).sum(axis=axis, keepdims=combined.ndim > 1)
-    if kind == "exp":
-        return _exp(rank, n)
-    return (n + 1 - rank) / n
+    c = np.asarray(combined, dtype="float64")
+    if c.ndim == 1:
+        return _transform_rows(c[None, :], kind)[0]
+    if axis == 1:
+        return _transform_rows(np.ascontiguousarray(c), kind)
+    return _transform_rows(np.ascontiguousarray(c.T), kind).T
 
 
 def _combine(kind: str, values: list[np.ndarray], weights: list) -> np.ndarray:
-    """Weighted sum (or mean) of children; a zero weight drops a child even where it is NaN."""
-    total = 0.0
+    """Weighted sum (or mean) of children; a zero weight drops a child even where it is NaN.
+
+    Summed left to right in child order (the Monte Carlo relies on this being the same
+    arithmetic as a single build); products are accumulated in place.
+    """
+    total = None
     wsum = 0.0
     for x, w in zip(values, weights, strict=True):
         w = np.asarray(w, dtype="float64")
         with np.errstate(invalid="ignore"):
-            total = total + np.where(w == 0, 0.0, w * x)
+            term = w * x
+            zero = w == 0
+            if zero.any():
+                term = np.where(zero, 0.0, term)
+            if total is None:
+                total = 0.0 + term
+            elif total.shape == np.broadcast_shapes(total.shape, term.shape):
+                total += term
+            else:
+                total = total + term
         wsum = wsum + w
     if kind == "mean":
-        total = total / wsum
+        if total.shape == np.broadcast_shapes(total.shape, np.shape(wsum)):
+            total /= wsum
+        else:
+            total = total / wsum
     return total
 
 
@@ -288,7 +298,7 @@ class IndexResult:
         }
         if self.left_behind_info is not None:
             meta["left_behind"] = self.left_behind_info
-        return meta
+        return _diagnostics.json_ready(meta)
 
     def to_frame(self, id_name: str | None = None) -> pd.DataFrame:
         """The CSV layout: id column, then ``{node}_score/_rank/_decile`` per node, ``left_behind``."""
@@ -455,7 +465,7 @@ def build_index(
         name: {c: float(w) for c, w in zip(spec.nodes[name].children, used[name], strict=True)}
         for name in spec.order
     }
-    diagnostics = _diagnostics.diagnostics(spec, leaf_scores, node_scores, prep.flags)
+    diagnostics = _diagnostics.diagnostics(spec, leaf_scores, node_scores, prep.flags, weights)
     id_name = table.index.name or spec.id
     return IndexResult(scores, weights, diagnostics, spec, id_name, n_used, lb_info)
 
