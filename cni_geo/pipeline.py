@@ -702,6 +702,28 @@ def labels(recipe: Recipe, areas: pd.DataFrame) -> tuple[dict[str, str], dict[st
         )
         aliases[f"{spec.key}_imputed"] = f"{spec.label}: imputed"
         desc[f"{spec.key}_imputed"] = f"True where {spec.key} had no data and was imputed."
+    uncertain = {
+        "_rank_median": (
+            "median rank over the uncertainty runs",
+            "Median rank over the Monte Carlo runs (weights, normalisation, dropped indicators).",
+        ),
+        "_rank_p05": (
+            "rank, 5th percentile",
+            "5th percentile of the rank over the Monte Carlo runs.",
+        ),
+        "_rank_p95": (
+            "rank, 95th percentile",
+            "95th percentile of the rank over the Monte Carlo runs.",
+        ),
+        "_p_decile1": (
+            "probability of decile 1",
+            "Share of the Monte Carlo runs in which the area is in decile 1.",
+        ),
+    }
+    root = recipe.index_raw.get("root", "cni")
+    for suffix, (short, sentence) in uncertain.items():
+        aliases[f"{root}{suffix}"] = f"Index {short}"
+        desc[f"{root}{suffix}"] = sentence
     for col in areas.columns:
         for suffix, text in (
             ("_score", "score"),
