@@ -476,6 +476,12 @@ def _warn_unjoined(table_ids, area_ids, key, table, areas) -> None:
         )
 
 
+def _cache_dir() -> Path:
+    """Where built road graphs are cached (keyed by the input file's hash): $CNI_GEO_CACHE or
+    ~/.cache/cni-geo."""
+    return Path(os.environ.get("CNI_GEO_CACHE") or Path.home() / ".cache" / "cni-geo")
+
+
 def _graph(spec: IndicatorSpec, read, graphs: dict):
     from . import network
 
@@ -487,6 +493,7 @@ def _graph(spec: IndicatorSpec, read, graphs: dict):
             profile=spec.params["profile"],
             layer=source.layer,
             working_crs=read.recipe.crs,
+            cache_dir=_cache_dir() / "graphs",
         )
     return graphs[key]
 

@@ -240,3 +240,118 @@ def test_camden_equals_networkx_per_source(camden_case):
         assert got.iloc[i] == pytest.approx(best + r.snap_distance, rel=1e-12, abs=1e-6), sub.index[
             i
         ]
+
+
+# --- snapping: exact nearest segment, and the per-graph snap cache ---------------------------
+
+
+def _brute_snap(g, geoms):
+    """Distance from each geometry to the nearest usable segment, by shapely over all pairs."""
+    segs = shapely.linestrings(np.stack([g.nodes[g.seg_u], g.nodes[g.seg_v]], axis=1))
+    segs = segs[g.snappable_segments()]
+    return shapely.distance(np.asarray(geoms)[:, None], segs[None, :]).min(axis=1)
+
+
+@given(
+    st.lists(st.tuples(st.floats(0, 5000), st.floats(0, 5000)), min_size=2, max_size=25),
+    st.lists(st.tuples(st.floats(-3000, 8000), st.floats(-3000, 8000)), min_size=1, max_size=30),
+)
+def test_snap_is_the_exact_nearest_segment(vertices, points):
+    """Random polylines (segments from centimetres to kilometres) against brute force."""
+    line = shapely.LineString(vertices)
+    roads = gpd.GeoDataFrame({"road_class": ["residential"]}, geometry=[line], crs=27700)
+    try:
+        g = build_graph(roads)
+    except Exception:  # every vertex merged into one (no segment): nothing to snap to
+        return
+    if len(g.seg_u) == 0:
+        return
+    pts = _pts(points)
+    s = g.snap(pts)
+    brute = _brute_snap(g, pts.geometry.values)
+    assert s["snap_distance"].to_numpy() == pytest.approx(brute, abs=1e-6)
+    # the snapped point lies on the chosen segment, snap_distance away from the point
+    seg = s["segment"].to_numpy()
+    on = shapely.points(s[["x", "y"]].to_numpy())
+    chosen = shapely.linestrings(np.stack([g.nodes[g.seg_u[seg]], g.nodes[g.seg_v[seg]]], axis=1))
+    assert shapely.distance(on, chosen) == pytest.approx(np.zeros(len(pts)), abs=1e-6)
+    assert shapely.distance(on, pts.geometry.values) == pytest.approx(brute, abs=1e-6)
+
+
+def test_snap_far_from_short_segments_and_polygons():
+    """A point whose nearest samples all sit on short segments while a long one is nearer.
+
+    50 short segments zigzag 32 m above (5,000, 28); the 10 km road at y = 0 is 28 m below it,
+    but that road's samples are 125 m apart (none within 60 m), so the k-d tree's first answers
+    all lie on the zigzag and the exact radius search must find the road. Polygons snap by
+    their edge.
+    """
+    zig = [(4982.5 + i * 0.7, 60 + (i % 2) * 0.7) for i in range(51)]
+    loop = [zig[-1], (zig[-1][0], 3000), (10_000, 3000), (10_000, 0)]  # far from the point
+    roads = gpd.GeoDataFrame(
+        {"road_class": ["residential"] * 3},
+        geometry=[
+            shapely.LineString([(0, 0), (5000, 0), (10_000, 0)]),
+            shapely.LineString(zig),
+            shapely.LineString(loop),
+        ],
+        crs=27700,
+    )
+    g = build_graph(roads)
+    assert g.snappable_segments().all()
+    pts = _pts([(5000, 28), (5000.3, 59.5), (20_000, 5), (-100, -100)])
+    s = g.snap(pts)
+    assert s["snap_distance"].to_numpy() == pytest.approx(
+        _brute_snap(g, pts.geometry.values), abs=1e-9
+    )
+    assert s["snap_distance"].iloc[0] == pytest.approx(28.0)  # straight down to the road
+    assert (s["x"].iloc[0], s["y"].iloc[0]) == pytest.approx((5000.0, 0.0))
+    assert s["snap_distance"].iloc[2] == pytest.approx(np.hypot(10_000, 5))  # to the road's end
+    park = gpd.GeoDataFrame(
+        geometry=[shapely.box(2000, 100, 3000, 900), shapely.box(4990, 50, 5100, 200)],
+        crs=27700,
+    )
+    sp_ = g.snap(park, keep_shape=True)
+    assert sp_["snap_distance"].to_numpy() == pytest.approx(
+        _brute_snap(g, park.geometry.values), abs=1e-9
+    )
+    assert sp_["snap_distance"].iloc[0] == pytest.approx(100.0)  # its bottom edge to y = 0
+    assert sp_["snap_distance"].iloc[1] == 0.0  # the zigzag runs through it
+
+
+def test_snap_cache_reuses_and_invalidates(monkeypatch):
+    from cni_geo.network import _snap
+
+    calls = []
+    real = _snap.SegmentIndex.nearest_points
+
+    def counting(self, xy):
+        calls.append(len(xy))
+        return real(self, xy)
+
+    monkeypatch.setattr(_snap.SegmentIndex, "nearest_points", counting)
+    g = build_graph(_grid(), profile="walk")
+    origins = _pts([(-10, 0), (1000, 500), (1990, 2000)])
+    assets = _pts([(2000, 2010), (0, 1000)], category=["x", "y"])
+    d = g.nearest_distance(origins, assets, by="category")
+    # one snap of the 3 origins for both categories, one per category's assets
+    assert sorted(calls) == [1, 1, 3]
+    calls.clear()
+    g.nearest_distance(origins, assets[assets.category == "x"])
+    assert calls == []  # origins and those assets: both from the cache
+    # the same coordinates under another index: cache hit, results on the new index
+    moved_index = origins.set_axis(["a", "b", "c"])
+    s = g.snap(moved_index)
+    assert calls == [] and list(s.index) == ["a", "b", "c"]
+    # by hand: (-10, 0) -> 10 m to (0, 0), then 1 km up to the asset at (0, 1000)
+    assert d.loc[0, "y"] == pytest.approx(1010.0)
+    # moving one origin misses the cache and gives the new answer
+    moved = origins.copy()
+    moved.geometry = shapely.points([(-10, 990), (1000, 500), (1990, 2000)])
+    d2 = g.nearest_distance(moved, assets[assets.category == "y"])
+    assert calls == [3]
+    assert d2.iloc[0] == pytest.approx(20.0)  # 10 m snap + 10 m along x = 0
+    # cached arrays cannot be changed through a returned frame
+    s2 = g.snap(origins)
+    s2.loc[0, "snap_distance"] = -1.0
+    assert g.snap(origins).loc[0, "snap_distance"] == pytest.approx(10.0)

@@ -90,6 +90,38 @@ def test_nan_rules():
         area_weighted(src, tgt, extensive=["v"], nan="zero")
 
 
+def test_nan_sliver_below_tolerance_does_not_blank_target(caplog):
+    # Target x is 1 km2; the NaN source b reaches into it by a 1e-7 m wide strip (1e-4 m2,
+    # 1e-10 of x's area). y lies wholly in b.
+    eps = 1e-7
+    src = gpd.GeoDataFrame(
+        {"n": [10.0, np.nan], "r": [0.4, np.nan]},
+        geometry=[shapely.box(0, 0, KM - eps, KM), shapely.box(KM - eps, 0, 2 * KM, KM)],
+        index=["a", "b"],
+        crs="EPSG:27700",
+    )
+    tgt = boxes([(0, 0, 1, 1), (1, 0, 2, 1)], index=["x", "y"])
+    with caplog.at_level("INFO", logger="cni_geo.reapportion._interpolate"):
+        out = area_weighted(src, tgt, extensive=["n"], intensive=["r"])
+    # x: all of a (10 residents) and a's rate; y: NaN.
+    assert out.loc["x", "n"] == pytest.approx(10.0, rel=1e-12)
+    assert out.loc["x", "r"] == pytest.approx(0.4, rel=1e-12)
+    assert np.isnan(out.loc["y", "n"]) and np.isnan(out.loc["y", "r"])
+    assert "2 target values kept" in caplog.text
+    strict = area_weighted(src, tgt, extensive=["n"], intensive=["r"], nan_tolerance=0)
+    assert strict[["n", "r"]].isna().all().all()
+    # A strip 1e4 times wider (1e-6 of x) is above the tolerance and blanks x again.
+    wide = src.set_geometry(
+        [shapely.box(0, 0, KM - 1e-3, KM), shapely.box(KM - 1e-3, 0, 2 * KM, KM)], crs=src.crs
+    )
+    assert area_weighted(wide, tgt, extensive=["n"])["n"].isna().all()
+    # A target reached only by the NaN sliver has nothing behind it: NaN, not 0.
+    only = area_weighted(src.loc[["b"]], tgt.loc[["x"]], extensive=["n"], intensive=["r"])
+    assert only[["n", "r"]].isna().all().all()
+    with pytest.raises(ValueError, match="nan_tolerance"):
+        area_weighted(src, tgt, extensive=["n"], nan_tolerance=1.5)
+
+
 def test_categorical_shares():
     src = squares([(0, 0), (1, 0)], index=["a", "b"], land=["urban", "rural"])
     tgt = boxes([(0.25, 0, 1.25, 1)], index=["x"])
@@ -194,6 +226,114 @@ def test_population_raster_by_hand(tmp_path):
     assert out.loc["w", "v"] == pytest.approx(100.0 * 55 / 100, rel=1e-9)
     assert out.loc["e", "v"] == pytest.approx(100.0 * 45 / 100 + 300.0, rel=1e-9)
     assert out["coverage"].tolist() == pytest.approx([1.0, 1.0])
+
+
+def _brute_raster_sums(geoms, data, x0, y_top, res):
+    """Per-cell GEOS intersection areas: the definition of an exact coverage-weighted sum."""
+    out = []
+    h, w = data.shape
+    rows, cols = np.mgrid[0:h, 0:w]
+    cells = shapely.box(
+        x0 + cols * res, y_top - (rows + 1) * res, x0 + (cols + 1) * res, y_top - rows * res
+    ).ravel()
+    vals = np.nan_to_num(data.astype("float64"), nan=0.0).ravel()
+    for g in geoms:
+        frac = shapely.area(shapely.intersection(cells, g)) / res**2
+        out.append(float((frac * vals).sum()))
+    return np.array(out)
+
+
+@st.composite
+def raster_polygons(draw):
+    """Random polygons (some with holes, some multi, some past the raster edge) over a grid."""
+    coord = st.floats(-150.0, 950.0, allow_nan=False)
+    geoms = []
+    for _ in range(draw(st.integers(1, 4))):
+        pts = draw(st.lists(st.tuples(coord, coord), min_size=3, max_size=12))
+        hull = shapely.convex_hull(shapely.multipoints(pts))
+        if hull.area < 1.0:
+            continue
+        kind = draw(st.sampled_from(["plain", "hole", "multi"]))
+        if kind == "hole":
+            c = hull.centroid
+            hull = hull.difference(shapely.box(c.x - 20, c.y - 20, c.x + 20, c.y + 20))
+        elif kind == "multi":
+            hull = shapely.union(hull, shapely.box(900, 900, 990, 990))
+        geoms.append(hull)
+    return np.array(geoms or [shapely.box(10, 10, 420, 333)], dtype=object)
+
+
+@given(raster_polygons(), st.integers(0, 2**32 - 1))
+def test_property_raster_sums_equal_per_cell_overlay(geoms, seed):
+    from cni_geo.reapportion._rastersum import raster_sums
+
+    rng = np.random.default_rng(seed)
+    data = rng.uniform(0, 50, (8, 9))
+    data[rng.random(data.shape) < 0.1] = np.nan
+    # 100 m cells, x from 0 to 900, y from 0 to 800 (the polygons reach past every edge)
+    ours = raster_sums(geoms, data, (0.0, 0.0, 900.0, 800.0))
+    ref = _brute_raster_sums(geoms, data, 0.0, 800.0, 100.0)
+    assert np.allclose(ours, ref, rtol=1e-10, atol=1e-9)
+
+
+def test_raster_sums_agree_with_exactextract():
+    exactextract = pytest.importorskip("exactextract")
+    from exactextract.raster import NumPyRasterSource
+
+    from cni_geo.reapportion._rastersum import raster_sums
+
+    rng = np.random.default_rng(5)
+    data = rng.uniform(0, 20, (40, 50))
+    pts = rng.uniform(-300, 5300, (60, 2))
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(pts)))
+    geoms = shapely.intersection(cells, shapely.box(-200, -200, 5200, 4200))
+    geoms = shapely.segmentize(geoms[shapely.area(geoms) > 0], 30.0)
+    gdf = gpd.GeoDataFrame(geometry=geoms, crs="EPSG:27700")
+    rs = NumPyRasterSource(data, 0.0, 0.0, 5000.0, 4000.0, srs_wkt=gdf.crs.to_wkt())
+    ref = exactextract.exact_extract(rs, gdf, "sum", output="pandas")["sum"].to_numpy()
+    ours = raster_sums(geoms, data, (0.0, 0.0, 5000.0, 4000.0))
+    # exactextract's own coverage fractions agree with exact overlay to ~1e-8.
+    assert np.allclose(ours, ref, rtol=1e-7, atol=1e-6)
+
+
+def test_population_raster_totals_from_pieces_and_partial_cover(tmp_path):
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(11)
+    data = rng.uniform(0, 9, (30, 30)).astype("float32")
+    path = tmp_path / "pop.tif"
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=30,
+        width=30,
+        count=1,
+        dtype="float32",
+        crs="EPSG:27700",
+        transform=from_origin(0, 3000, 100, 100),
+    ) as ds:
+        ds.write(data, 1)
+    # sources tile 0-3 km; targets tile 0.5-3.5 km in x, so some sources and targets are
+    # only partly covered by the other layer.
+    src = boxes([(0, 0, 1.23, 3), (1.23, 0, 2.01, 1.7), (1.23, 1.7, 2.01, 3), (2.01, 0, 3, 3)])
+    src.index = ["a", "b", "c", "d"]
+    src["v"] = [10.0, 20.0, 30.0, 40.0]
+    tgt = boxes([(0.5, 0, 1.77, 2.2), (0.5, 2.2, 1.77, 3), (1.77, 0, 3.5, 3)])
+    tgt.index = ["x", "y", "z"]
+    table = population_table(src, tgt, population=path)
+    d = data.astype("float64")
+    s_tot = _brute_raster_sums(src.geometry.array, d, 0, 3000, 100)
+    t_tot = _brute_raster_sums(tgt.geometry.array, d, 0, 3000, 100)
+    pieces = shapely.intersection(
+        np.repeat(src.geometry.array, len(tgt)), np.tile(tgt.geometry.array, len(src))
+    )
+    p = _brute_raster_sums(pieces, d, 0, 3000, 100).reshape(len(src), len(tgt))
+    assert np.allclose(table.source_total, s_tot, rtol=1e-10)
+    assert np.allclose(table.target_total, t_tot, rtol=1e-10)
+    assert np.allclose(table.matrix.toarray(), p, rtol=1e-10, atol=1e-9)
+    assert table.coverage().to_numpy() == pytest.approx(p.sum(axis=0) / t_tot, rel=1e-10)
 
 
 # --- properties --------------------------------------------------------------------------------

@@ -5,11 +5,18 @@ Every reapportioned value comes with a coverage share, and a target with nothing
 NaN, never 0. See docs/reapportion.md for the formulas and the NaN rules.
 """
 
-from ._interpolate import NAN_RULES, apply_table, area_weighted, population_weighted
+from ._interpolate import (
+    NAN_RULES,
+    NAN_TOLERANCE,
+    apply_table,
+    area_weighted,
+    population_weighted,
+)
 from ._overlap import OverlapTable, overlap_table, population_table
 
 __all__ = [
     "NAN_RULES",
+    "NAN_TOLERANCE",
     "OverlapTable",
     "apply_table",
     "area_weighted",

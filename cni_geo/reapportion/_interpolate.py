@@ -8,6 +8,7 @@ from typing import Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from .._util import fmt_count
 from ..errors import ColumnError, DataError
@@ -18,10 +19,21 @@ log = logging.getLogger(__name__)
 
 NanRule = Literal["propagate", "skip"]
 NAN_RULES = {
-    "propagate": "a target is NaN if any source overlapping it (with positive weight) is NaN",
+    "propagate": "a target is NaN if any source overlapping it by more than `nan_tolerance` "
+    "(1e-9) of its area or residents is NaN",
     "skip": "NaN sources are left out; `<variable>_coverage` says how much of the target is "
     "backed by non-missing sources",
 }
+
+
+# A NaN source smaller than this share of a target's area (residents) does not blank it.
+NAN_TOLERANCE = 1e-9
+
+
+def _check_tolerance(tol) -> None:
+    if not (isinstance(tol, int | float) and 0 <= tol < 1):
+        msg = f"`nan_tolerance={tol!r}` must be a number in [0, 1), e.g. 1e-9 (0 = any overlap)."
+        raise ValueError(msg)
 
 
 def _check_nan_rule(nan: str) -> None:
@@ -38,6 +50,7 @@ def apply_table(
     intensive=(),
     categorical=(),
     nan: NanRule = "propagate",
+    nan_tolerance: float = NAN_TOLERANCE,
     allocate_total: bool = False,
     name: str = "source",
 ) -> pd.DataFrame:
@@ -51,8 +64,13 @@ def apply_table(
     Intensive (rates, means): ``v_j = sum_i v_i * w_ij / sum_i w_ij``, the area- (or
     population-) weighted mean over the covered part of the target. Categorical: the share of
     the target's covered area (residents) in each category.
+
+    With ``nan="propagate"`` a NaN source blanks a target only where it holds more than
+    ``nan_tolerance`` of the target's area (residents); a smaller sliver is left out of that
+    target's value instead (logged with a count).
     """
     _check_nan_rule(nan)
+    _check_tolerance(nan_tolerance)
     ext = as_columns(extensive, "extensive")
     inten = as_columns(intensive, "intensive")
     cat = as_columns(categorical, "categorical")
@@ -71,7 +89,14 @@ def apply_table(
     has_weight = covered > 0
     out: dict[str, np.ndarray] = {}
     var_cov: dict[str, np.ndarray] = {}
-    touched = (w > 0).astype("float64").T.tocsr()
+    # target x source: 1 where the source holds more than nan_tolerance of the target
+    coo = w.tocoo()
+    sig = coo.data > nan_tolerance * table.target_total[coo.col]
+    touched = sparse.csr_matrix(
+        (np.ones(int(sig.sum())), (coo.col[sig], coo.row[sig])), shape=(n_t, w.shape[0])
+    )
+    nearby = None if sig.all() else (w > 0).astype("float64").T.tocsr()
+    slivers = 0
 
     def _block(cols):
         vals = np.column_stack([numeric_column(data, c, name, arg=str(c)) for c in cols])
@@ -93,7 +118,7 @@ def apply_table(
             )
         est = wt @ (vals * inv[:, None])
         ok_area = wt @ (~miss).astype("float64")
-        _finish(est, miss, ok_area, touched, has_weight, nan)
+        slivers += _finish(est, miss, ok_area, touched, nearby, has_weight, nan)
         for k, c in enumerate(ext):
             out[c] = est[:, k]
             var_cov[c] = ok_area[:, k]
@@ -101,10 +126,11 @@ def apply_table(
         vals, miss = _block(inten)
         num = wt @ vals
         ok_area = wt @ (~miss).astype("float64")
-        den = ok_area if nan == "skip" else covered[:, None]
+        # Over the non-missing sources: with "propagate" that is every source except NaN
+        # slivers below nan_tolerance (targets with a larger NaN source are blanked below).
         with np.errstate(divide="ignore", invalid="ignore"):
-            est = np.where(den > 0, num / den, np.nan)
-        _finish(est, miss, ok_area, touched, has_weight, nan)
+            est = np.where(ok_area > 0, num / ok_area, np.nan)
+        slivers += _finish(est, miss, ok_area, touched, nearby, has_weight, nan)
         for k, c in enumerate(inten):
             out[c] = est[:, k]
             var_cov[c] = ok_area[:, k]
@@ -137,6 +163,14 @@ def apply_table(
             for c, a in var_cov.items():
                 cov = np.where(table.target_total > 0, a / table.target_total, np.nan)
                 result[f"{c}_coverage"] = np.clip(cov, 0.0, 1.0)
+    if slivers:
+        log.info(
+            "%s target values kept although a NaN source overlaps them by at most %g of "
+            "their %s (nan_tolerance); that sliver is left out",
+            fmt_count(slivers),
+            nan_tolerance,
+            "area" if table.kind == "area" else "residents",
+        )
     empty = int((~has_weight).sum())
     if empty:
         what = "overlap no source" if table.kind == "area" else "have no residents in any source"
@@ -147,14 +181,22 @@ def apply_table(
     return result
 
 
-def _finish(est, miss, ok_area, touched, has_weight, nan):
-    """NaN where no source weight exists, and where the NaN rule says so (in place)."""
+def _finish(est, miss, ok_area, touched, nearby, has_weight, nan) -> int:
+    """NaN where no source weight exists, and where the NaN rule says so (in place).
+
+    Returns how many (target, variable) values kept a value despite a NaN sliver.
+    """
+    slivers = 0
     if nan == "propagate":
         tainted = (touched @ miss.astype("float64")) > 0
+        if nearby is not None:
+            any_nan = (nearby @ miss.astype("float64")) > 0
+            slivers = int((any_nan & ~tainted & has_weight[:, None]).sum())
         est[tainted] = np.nan
-    else:
-        est[ok_area <= 0] = np.nan
+    # No non-missing source at all (also a target reached only by NaN slivers): NaN, never 0.
+    est[ok_area <= 0] = np.nan
     est[~has_weight] = np.nan
+    return slivers
 
 
 def _result_frame(values: pd.DataFrame, target) -> gpd.GeoDataFrame:
@@ -170,6 +212,7 @@ def area_weighted(
     categorical=(),
     table: OverlapTable | None = None,
     nan: NanRule = "propagate",
+    nan_tolerance: float = NAN_TOLERANCE,
     allocate_total: bool = False,
 ) -> gpd.GeoDataFrame:
     """Move values from source areas to target areas in proportion to overlapping area.
@@ -195,10 +238,14 @@ def area_weighted(
         A reusable :class:`OverlapTable` from :func:`overlap_table` (rows and columns are
         matched by code, so row order does not matter).
     nan
-        ``"propagate"`` (default): a target value is NaN if any source overlapping it with
-        positive area is NaN. ``"skip"``: NaN sources are left out, and a column
+        ``"propagate"`` (default): a target value is NaN if any source overlapping it by more
+        than ``nan_tolerance`` of its area is NaN. ``"skip"``: NaN sources are left out, and a column
         ``<variable>_coverage`` gives the share of the target's area backed by non-missing
         sources (an extensive estimate then counts only those sources).
+    nan_tolerance
+        With ``nan="propagate"``, a NaN source overlapping a target by no more than this share
+        of the target's area (default 1e-9: digitising slivers) is left out of that target
+        instead of blanking it; 0 restores "any overlap blanks".
 
     Returns
     -------
@@ -224,6 +271,7 @@ def area_weighted(
         intensive=intensive,
         categorical=categorical,
         nan=nan,
+        nan_tolerance=nan_tolerance,
         allocate_total=allocate_total,
     )
     return _result_frame(values, target)
@@ -239,6 +287,7 @@ def population_weighted(
     intensive=(),
     table: OverlapTable | None = None,
     nan: NanRule = "propagate",
+    nan_tolerance: float = NAN_TOLERANCE,
 ) -> gpd.GeoDataFrame:
     """Move values between geographies in proportion to where residents live (dasymetric).
 
@@ -259,8 +308,8 @@ def population_weighted(
         Rates and means: the population-weighted mean ``sum_i v_i p_ij / sum_i p_ij``.
     table
         A reusable ``kind="population"`` :class:`OverlapTable` from :func:`population_table`.
-    nan
-        As in :func:`area_weighted`.
+    nan, nan_tolerance
+        As in :func:`area_weighted` (the tolerance is a share of the target's residents).
 
     Returns
     -------
@@ -283,5 +332,12 @@ def population_weighted(
             msg = "`table` is an area table; build a population one with population_table(...)."
             raise DataError(msg)
         table = table.aligned(pd.Index(source.index), pd.Index(target.index))
-    values = apply_table(table, source, extensive=extensive, intensive=intensive, nan=nan)
+    values = apply_table(
+        table,
+        source,
+        extensive=extensive,
+        intensive=intensive,
+        nan=nan,
+        nan_tolerance=nan_tolerance,
+    )
     return _result_frame(values, target)

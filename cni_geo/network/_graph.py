@@ -1,34 +1,10 @@
-"""Travel distance and time along a road network, computed on the machine (no service).
-
-:func:`build_graph` turns road lines (OpenStreetMap ``highway`` lines or any layer with a road
-class) into a :class:`RoadGraph`: nodes are line vertices merged where lines share a vertex
-(to 1 cm), edges are the segments between consecutive vertices, stored as ``scipy.sparse`` CSR
-matrices of lengths (m) and times (s). :meth:`RoadGraph.nearest_distance` runs ONE
-shortest-path search per asset category from all the category's assets at once
-(``scipy.sparse.csgraph.dijkstra``), the way the CDRC AHAH index does, so the cost does not grow
-with the number of origins.
-
-Snapping and the two ends of a trip
------------------------------------
-Origins and assets are snapped to the nearest point on the nearest road segment (shapely
-STRtree). A trip's length is::
-
-    snap(origin) + along-segment to an end node + network path + along-segment + snap(asset)
-
-The straight "snap" legs are walked at the profile's connector speed for ``metric="time"``.
-The along-segment parts respect one-way segments for the drive profile. An origin and an asset
-on the same segment may also connect directly along it. Distances are from origin TO asset.
-"""
+"""The road graph: its matrices, snapping to it, nearest asset by road (see the package doc)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -38,8 +14,9 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
-from ._util import crs_label, file_sha256, fmt_count, require_projected
-from .errors import ColumnError, CRSError, DataError, RecipeError, SourceError
+from .._util import crs_label, fmt_count
+from ..errors import ColumnError, CRSError, RecipeError
+from ._snap import LRU, SegmentIndex, geometry_key
 
 log = logging.getLogger(__name__)
 
@@ -99,21 +76,8 @@ PROFILES: dict[str, _ProfileSpec] = {
     ),
 }
 METRICS = ("distance", "time")
-_CACHE_VERSION = "1"
-
-
-def _oneway_codes(values: pd.Series) -> np.ndarray:
-    """1 along the line, -1 against it, 0 both ways, from bools, ints or OSM strings."""
-    if pd.api.types.is_bool_dtype(values):
-        return values.fillna(False).to_numpy(dtype=bool).astype(np.int8)
-    if pd.api.types.is_numeric_dtype(values):
-        return np.sign(np.nan_to_num(values.to_numpy(dtype=float))).astype(np.int8)
-    s = values.astype("string").str.lower().str.strip()
-    return np.select(
-        [s.isin(["yes", "1", "true", "t"]).fillna(False), s.isin(["-1", "reverse"]).fillna(False)],
-        [1, -1],
-        0,
-    ).astype(np.int8)
+#: how many sets of snapped features a graph keeps (origins of a build, assets of a category)
+_SNAP_CACHE_SIZE = 8
 
 
 @dataclass
@@ -162,29 +126,29 @@ class RoadGraph:
     def matrix(self, metric: Metric = "distance", *, reverse: bool = False) -> sp.csr_matrix:
         """The travel graph as CSR (row = from, column = to), parallel edges kept at their minimum.
 
-        ``reverse=True`` gives the transposed graph (searches from destinations back to origins).
+        ``reverse=True`` gives the transposed graph (searches from destinations back to origins);
+        without one-way segments the graph is symmetric and the same matrix is returned.
         """
         key = (metric, reverse)
         if key not in self._cache:
-            src, dst, two = self._edges()
-            w = self.seg_length if metric == "distance" else self.seg_time
-            w = np.concatenate([w, w[two]])
             if reverse:
-                src, dst = dst, src
-            self._cache[key] = _csr_min(src, dst, w, self.n_nodes)
+                fwd = self.matrix(metric)
+                self._cache[key] = fwd if not self.seg_oneway.any() else fwd.T.tocsr()
+            else:
+                src, dst, two = self._edges()
+                w = self.seg_length if metric == "distance" else self.seg_time
+                w = np.concatenate([w, w[two]])
+                self._cache[key] = _csr_min(src, dst, w, self.n_nodes)
         return self._cache[key]
 
     # -- snapping ------------------------------------------------------------------------
 
-    def _segment_tree(self):
-        if "tree" not in self._cache:
-            a, b = self.nodes[self.seg_u], self.nodes[self.seg_v]
-            segs = shapely.linestrings(np.stack([a, b], axis=1))
-            usable = self.snappable_segments()
-            self._cache["segs"] = segs
-            self._cache["tree_ids"] = np.flatnonzero(usable)
-            self._cache["tree"] = shapely.STRtree(segs[usable])
-        return self._cache["tree"], self._cache["segs"]
+    def _segment_index(self) -> SegmentIndex:
+        if "index" not in self._cache:
+            self._cache["index"] = SegmentIndex(
+                self.nodes, self.seg_u, self.seg_v, self.snappable_segments()
+            )
+        return self._cache["index"]
 
     def snappable_segments(self) -> np.ndarray:
         """Segments of the largest connected part of the network (ignoring direction).
@@ -192,14 +156,22 @@ class RoadGraph:
         Points snap only to these, so a point next to an isolated fragment (a footway in a
         courtyard, a private road cut off by the extract) is not stranded on it.
         """
-        from scipy.sparse.csgraph import connected_components
+        if "usable" not in self._cache:
+            from scipy.sparse.csgraph import connected_components
 
-        _, labels = connected_components(self.matrix("distance"), directed=True, connection="weak")
-        main = np.bincount(labels).argmax()
-        return labels[self.seg_u] == main
+            _, labels = connected_components(
+                self.matrix("distance"), directed=True, connection="weak"
+            )
+            main = np.bincount(labels).argmax()
+            self._cache["usable"] = labels[self.seg_u] == main
+        return self._cache["usable"].copy()
 
     def snap(self, points, *, keep_shape: bool = False) -> pd.DataFrame:
         """Snap features to the nearest point of the nearest road segment.
+
+        Results are cached on the graph (the last few sets of features, keyed by a digest of
+        their coordinates), so the origins of several ``nearest_distance`` calls (one per
+        indicator) are snapped once.
 
         Parameters
         ----------
@@ -213,37 +185,62 @@ class RoadGraph:
         -------
         DataFrame
             On the input index: ``segment``, ``t`` (0 at ``u``, 1 at ``v``), ``node`` (nearest
-            end node), ``snap_distance`` (m), ``x``, ``y`` (the snapped point).
+            end node), ``snap_distance`` (m), ``x``, ``y`` (the snapped point). Features that
+            are empty have ``segment`` -1 and NaN elsewhere.
+
+        Notes
+        -----
+        The nearest segment is found exactly (a k-d tree over sample points along the
+        segments proposes candidates, a vectorised projection measures them and a distance
+        certificate rules out every other segment; see ``cni_geo.network._snap``) rather than
+        with shapely's STRtree, which took ~70 s at national scale.
         """
-        geoms = _as_points(points, self.crs, "points", keep_shape=keep_shape)
-        tree, segs = self._segment_tree()
-        idx_in, idx_seg = tree.query_nearest(geoms, all_matches=False)
-        seg = np.full(len(geoms), -1, dtype=np.int64)
-        seg[idx_in] = self._cache["tree_ids"][idx_seg]
+        raw = _geometries(points, self.crs, "points")
+        cols = self._snap_arrays(raw, keep_shape=keep_shape)
+        return pd.DataFrame(cols, index=points.index)
+
+    def _snap_arrays(self, raw: np.ndarray, *, keep_shape: bool) -> dict:
+        cache = self._cache.setdefault("snaps", LRU(_SNAP_CACHE_SIZE))
+        key = geometry_key(raw, keep_shape)
+        hit = cache.get_item(key)
+        if hit is not None:
+            log.debug("snap results for %s features reused from the cache.", fmt_count(len(raw)))
+            return hit
+        index = self._segment_index()
+        kinds = shapely.get_type_id(raw)
+        points = kinds == 0
+        geoms = raw
+        if not keep_shape and not points.all():
+            geoms = np.where(points, raw, shapely.point_on_surface(raw))
+        seg = np.full(len(raw), -1, dtype=np.int64)
+        t = np.full(len(raw), np.nan)
+        d = np.full(len(raw), np.nan)
+        shaped = np.flatnonzero(~points & (kinds >= 0)) if keep_shape else np.empty(0, np.int64)
+        plain = np.setdiff1d(np.arange(len(raw)), shaped, assume_unique=True)
+        if len(plain):
+            g = geoms[plain]
+            xy = np.column_stack([shapely.get_x(g), shapely.get_y(g)])
+            seg[plain], t[plain], d[plain] = index.nearest_points(xy)
+        if len(shaped):
+            seg[shaped], t[shaped], d[shaped] = index.nearest_shapes(geoms[shaped])
         ok = seg >= 0
-        t = np.full(len(geoms), np.nan)
-        xy = np.full((len(geoms), 2), np.nan)
-        d = np.full(len(geoms), np.nan)
-        if ok.any():
-            link = shapely.shortest_line(segs[seg[ok]], geoms[ok])  # starts on the segment
-            on_seg = shapely.get_point(link, 0)
-            t[ok] = shapely.line_locate_point(segs[seg[ok]], on_seg, normalized=True)
-            a, b = self.nodes[self.seg_u[seg[ok]]], self.nodes[self.seg_v[seg[ok]]]
-            xy[ok] = a + (b - a) * t[ok, None]
-            d[ok] = shapely.length(link)
-        node = np.full(len(geoms), -1, dtype=np.int64)
+        xy = np.full((len(raw), 2), np.nan)
+        a, b = self.nodes[self.seg_u[seg[ok]]], self.nodes[self.seg_v[seg[ok]]]
+        xy[ok] = a + (b - a) * t[ok, None]
+        node = np.full(len(raw), -1, dtype=np.int64)
         node[ok] = np.where(t[ok] <= 0.5, self.seg_u[seg[ok]], self.seg_v[seg[ok]])
-        return pd.DataFrame(
-            {
-                "segment": seg,
-                "t": t,
-                "node": node,
-                "snap_distance": d,
-                "x": xy[:, 0],
-                "y": xy[:, 1],
-            },
-            index=points.index,
-        )
+        cols = {
+            "segment": seg,
+            "t": t,
+            "node": node,
+            "snap_distance": d,
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+        }
+        for v in cols.values():
+            v.flags.writeable = False
+        cache.put(key, cols)
+        return cols
 
     # -- nearest by road -----------------------------------------------------------------
 
@@ -411,11 +408,15 @@ class RoadGraph:
 
 def _csr_min(src, dst, w, n) -> sp.csr_matrix:
     """CSR from edge lists keeping the minimum weight of parallel edges (csr would sum them)."""
-    order = np.lexsort((w, dst, src))
-    src, dst, w = src[order], dst[order], w[order]
-    first = np.ones(len(src), dtype=bool)
-    first[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
-    src, dst, w = src[first], dst[first], w[first]
+    key = src.astype(np.int64) * np.int64(n) + dst
+    order = np.argsort(key, kind="stable")
+    key, w = key[order], w[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    starts = np.flatnonzero(first)
+    w = np.minimum.reduceat(w, starts) if len(starts) else w
+    key = key[starts]
+    src, dst = key // n, key % n
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
     # explicit zero weights would vanish in csgraph: use the smallest positive float instead
@@ -439,193 +440,11 @@ def _add_source(g: sp.csr_matrix, nodes: np.ndarray, weights: np.ndarray) -> sp.
     return sp.csr_matrix((data, indices, indptr), shape=(n + 1, n + 1))
 
 
-def _as_points(gdf, crs, name, *, keep_shape: bool = False) -> np.ndarray:
+def _geometries(gdf, crs, name) -> np.ndarray:
     if gdf.crs is None or not gdf.crs.equals(crs):
         msg = (
             f"`{name}` is in {crs_label(gdf.crs)} but the road graph is in {crs_label(crs)}; "
             f"reproject with `cni_geo.sources.to_working_crs({name}, ...)`."
         )
         raise CRSError(msg)
-    geoms = np.asarray(
-        gdf.geometry.values if hasattr(gdf, "geometry") else gdf.values, dtype=object
-    )
-    kinds = shapely.get_type_id(geoms)
-    if not keep_shape and (kinds != 0).any():
-        geoms = np.where(kinds == 0, geoms, shapely.point_on_surface(geoms))
-    return geoms
-
-
-def _speeds(spec: _ProfileSpec, speeds) -> dict:
-    out = dict(spec.speeds)
-    if speeds:
-        bad = {k: v for k, v in speeds.items() if not (isinstance(v, int | float) and v > 0)}
-        if bad:
-            msg = f"speeds must be positive km/h; got {bad}."
-            raise RecipeError(msg)
-        out.update(speeds)
-    return out
-
-
-def build_graph(
-    roads,
-    *,
-    profile: Profile = "walk",
-    speeds: dict[str, float] | None = None,
-    cache_dir=None,
-    source_hash: str | None = None,
-    layer: str | None = None,
-    road_class: str | None = None,
-    working_crs=None,
-) -> RoadGraph:
-    """Build a routable :class:`RoadGraph` from road lines.
-
-    Parameters
-    ----------
-    roads
-        A GeoDataFrame of (Multi)LineStrings in a projected CRS with a road-class column
-        (``road_class`` or ``highway``) and optionally ``oneway`` (bool, 1/-1/0 or OSM
-        ``yes``/``-1``), ``foot``/``access``; or a path: a ``.osm.pbf`` (read with
-        :func:`cni_geo.sources.read_osm_roads`) or a vector file (``layer``), e.g. the demo's
-        ``data/demo/roads.gpkg`` layer ``roads``.
-    profile
-        ``"walk"`` (all paths and roads but motorways, both directions, 4.8 km/h) or
-        ``"drive"`` (roads only, one-way honoured, speeds by class).
-    speeds
-        km/h by road class overriding the profile's (``"*"`` = any other class).
-    cache_dir, source_hash
-        Cache the graph as ``roadgraph-<key>.npz`` in ``cache_dir``, keyed by ``source_hash``
-        (the input file's sha256; computed for you when ``roads`` is a path), the profile and
-        the speeds.
-    working_crs
-        For a path: the CRS to read it into (default EPSG:27700).
-
-    Returns
-    -------
-    RoadGraph
-    """
-    if profile not in PROFILES:
-        msg = f"unknown network profile '{profile}'; valid: {', '.join(PROFILES)}."
-        raise RecipeError(msg)
-    spec = PROFILES[profile]
-    kmh = _speeds(spec, speeds)
-    if isinstance(roads, str | os.PathLike):
-        path = Path(roads)
-        from .sources import read_osm_roads, to_working_crs
-        from .sources._vector import read_vector
-
-        if not path.exists():
-            msg = f"the roads file {path} does not exist."
-            raise SourceError(msg)
-        source_hash = source_hash or file_sha256(path)
-        cached = _load_cache(cache_dir, source_hash, profile, kmh)
-        if cached is not None:
-            return cached
-        wc = working_crs or "EPSG:27700"
-        if path.name.lower().endswith(".pbf"):
-            roads = read_osm_roads(path, working_crs=wc)
-        else:
-            roads = to_working_crs(read_vector(path, layer=layer, what="roads"), wc, name=str(path))
-    else:
-        cached = _load_cache(cache_dir, source_hash, profile, kmh)
-        if cached is not None:
-            return cached
-    require_projected(roads, "roads", what="a road network")
-    if len(roads) == 0:
-        msg = "`roads` is empty: there is no road network to route on."
-        raise SourceError(msg)
-    cls_col = road_class or next((c for c in ("road_class", "highway") if c in roads.columns), None)
-    if cls_col is None or cls_col not in roads.columns:
-        msg = f"`roads` has no road class column (road_class or highway); its columns are: {', '.join(map(str, roads.columns))}."
-        raise ColumnError(msg)
-    cls = roads[cls_col].astype("string").fillna("")
-    keep = ~cls.isin(spec.exclude).to_numpy()
-    if spec.denied_column in roads.columns:
-        keep &= (
-            ~roads[spec.denied_column]
-            .astype("string")
-            .isin(spec.denied_access)
-            .fillna(False)
-            .to_numpy()
-        )
-    geoms = roads.geometry.values[keep]
-    kinds = shapely.get_type_id(geoms)
-    if not np.isin(kinds, [1, 5]).all():
-        msg = f"`roads` must hold LineStrings; found {', '.join(pd.unique(roads.geom_type[keep]))}."
-        raise DataError(msg)
-    ow = (
-        _oneway_codes(roads["oneway"])[keep]
-        if ("oneway" in roads.columns and spec.oneway)
-        else np.zeros(keep.sum(), np.int8)
-    )
-    speed = cls[keep].map(lambda c: kmh.get(c, kmh.get("*", 24.0))).to_numpy(dtype=float) / 3.6
-    parts, part_idx = shapely.get_parts(geoms, return_index=True)
-    coords, line = shapely.get_coordinates(parts, return_index=True)
-    same = line[1:] == line[:-1]
-    a = np.flatnonzero(same)
-    key = np.round(coords * 100).astype(np.int64)  # merge vertices to 1 cm
-    uniq, inv = np.unique(key, axis=0, return_inverse=True)
-    inv = inv.ravel()
-    nodes = uniq.astype(float) / 100
-    u, v = inv[a], inv[a + 1]
-    seg_line = part_idx[line[a]]
-    length = np.hypot(*(coords[a + 1] - coords[a]).T)
-    flip = ow[seg_line] == -1
-    u, v = np.where(flip, v, u), np.where(flip, u, v)
-    nz = u != v
-    u, v, length, seg_line = u[nz], v[nz], length[nz], seg_line[nz]
-    g = RoadGraph(
-        nodes=nodes,
-        seg_u=u.astype(np.int64),
-        seg_v=v.astype(np.int64),
-        seg_length=length,
-        seg_time=length / speed[seg_line],
-        seg_oneway=(ow[seg_line] != 0),
-        crs=roads.crs,
-        profile=profile,
-        connector_speed=spec.connector_kmh / 3.6,
-    )
-    log.info("built the %s graph: %s", profile, g)
-    _save_cache(g, cache_dir, source_hash, profile, kmh)
-    return g
-
-
-def _cache_path(cache_dir, source_hash, profile, kmh):
-    if cache_dir is None or source_hash is None:
-        return None
-    key = hashlib.sha256(
-        json.dumps([_CACHE_VERSION, source_hash, profile, sorted(kmh.items())]).encode()
-    ).hexdigest()[:20]
-    return Path(cache_dir) / f"roadgraph-{profile}-{key}.npz"
-
-
-def _load_cache(cache_dir, source_hash, profile, kmh):
-    path = _cache_path(cache_dir, source_hash, profile, kmh)
-    if path is None or not path.exists():
-        return None
-    try:
-        z = np.load(path, allow_pickle=False)
-        g = RoadGraph(
-            nodes=z["nodes"], seg_u=z["seg_u"], seg_v=z["seg_v"], seg_length=z["seg_length"],
-            seg_time=z["seg_time"], seg_oneway=z["seg_oneway"], crs=pyproj.CRS.from_wkt(str(z["crs"])),
-            profile=profile, connector_speed=float(z["connector_speed"]),
-        )  # fmt: skip
-    except (OSError, KeyError, ValueError) as exc:
-        log.warning("ignoring the unreadable graph cache %s (%s); rebuilding.", path, exc)
-        return None
-    log.info("loaded the %s graph from the cache %s: %s", profile, path, g)
-    return g
-
-
-def _save_cache(g: RoadGraph, cache_dir, source_hash, profile, kmh) -> None:
-    path = _cache_path(cache_dir, source_hash, profile, kmh)
-    if path is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part.npz")
-    np.savez(tmp, nodes=g.nodes, seg_u=g.seg_u, seg_v=g.seg_v, seg_length=g.seg_length, seg_time=g.seg_time,
-             seg_oneway=g.seg_oneway, crs=np.array(g.crs.to_wkt()), connector_speed=np.array(g.connector_speed))  # fmt: skip
-    os.replace(tmp, path)
-    log.info("cached the %s graph in %s.", profile, path)
-
-
-__all__ = ["PROFILES", "RoadGraph", "build_graph"]
+    return np.asarray(gdf.geometry.values if hasattr(gdf, "geometry") else gdf.values, dtype=object)
