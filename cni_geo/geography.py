@@ -281,11 +281,17 @@ def assign_to_areas(points, areas, *, name: str | None = None) -> pd.Series:
     tree = shapely.STRtree(ag[a_pos])
     p_pos = np.flatnonzero(ok)
     pi, ti = tree.query(pts[p_pos], predicate="intersects")
-    codes = np.asarray(areas.index.astype(str))[a_pos[ti]]
-    # deterministic: smallest code (as a string) wins on shared boundaries
-    order = np.lexsort((codes, pi))
-    pi, ti = pi[order], ti[order]
+    # deterministic: smallest code (as a string) wins on shared boundaries; ranks of the
+    # codes are computed once per area, so the 1.7 M pairs are sorted as integers, and only
+    # when some point matched several areas
     first = np.ones(len(pi), bool)
+    if len(pi) and np.any(np.diff(pi) <= 0):
+        rank = np.empty(len(a_pos), np.int64)
+        rank[np.argsort(np.asarray(areas.index[a_pos].astype(str)), kind="stable")] = np.arange(
+            len(a_pos)
+        )
+        order = np.lexsort((rank[ti], pi))
+        pi, ti = pi[order], ti[order]
     first[1:] = pi[1:] != pi[:-1]
     out = np.full(len(pg), None, dtype=object)
     out[p_pos[pi[first]]] = areas.index.to_numpy()[a_pos[ti[first]]]

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import Point, box
 
@@ -360,3 +360,35 @@ def test_count_within_warns_when_every_asset_is_outside():
     with pytest.warns(UserWarning, match="2 of 2 assets lie outside every area and its 1,000 m"):
         c = count_within(areas, far, buffer=1000)
     assert (c == 0).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    a=st.lists(st.tuples(st.floats(-1500, 4000), st.floats(-1500, 4000)), min_size=1, max_size=40),
+    buffer=st.sampled_from([1.0, 300.0, 1000.0]),
+    simple=st.booleans(),
+)
+def test_count_within_points_equals_brute_force_on_concave_areas_with_holes(a, buffer, simple):
+    import cni_geo.indicators._counts as counts
+
+    # both exact-distance branches: unprepared distance to the boundary, prepared dwithin
+    old = counts._SIMPLE_VERTICES
+    counts._SIMPLE_VERTICES = 10**6 if simple else 0
+    try:
+        ring = shapely.Point(X0 + 1000, Y0 + 1000).buffer(900, 4)
+        holed = ring.difference(shapely.box(X0 + 800, Y0 + 700, X0 + 1200, Y0 + 1300))
+        notch = shapely.box(X0 + 2000, Y0, X0 + 3000, Y0 + 2000).difference(
+            shapely.box(X0 + 2300, Y0 + 500, X0 + 3000, Y0 + 1500)
+        )
+        areas = gpd.GeoDataFrame(
+            geometry=[holed, notch, shapely.MultiPolygon([ring.buffer(-600), notch.buffer(-100)])],
+            index=pd.Index(["H", "N", "M"], name="code"),
+            crs=CRS,
+        )
+        assets = pts([(X0 + x, Y0 + y) for x, y in a])
+        got = count_within(areas, assets, buffer=buffer)
+    finally:
+        counts._SIMPLE_VERTICES = old
+    for code, geom in areas.geometry.items():
+        expect = sum(1 for p in assets.geometry if geom.distance(p) <= buffer)
+        assert got.loc[code] == expect

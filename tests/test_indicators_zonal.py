@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
 import rasterio
 import shapely
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from rasterio.transform import from_origin
 from shapely.geometry import box
 
@@ -149,3 +153,98 @@ def test_band_selection(tmp_path):
     a = areas(box(X0 + 500, Y0, X0 + 1500, Y0 + 1000))
     assert zonal_stats(a, path, stats="sum", band=2).loc["Z0", "sum"] == pytest.approx(15.0)
     assert zonal_stats(a, path, stats="sum").loc["Z0", "sum"] == pytest.approx(1.5)
+
+
+def _brute(geom, arr, weights, threshold, size=100.0, nodata=-9.0):
+    """Coverage-weighted sums by intersecting the polygon with every cell (shapely)."""
+    top = Y0 + arr.shape[0] * size
+    r, c = np.indices(arr.shape)
+    cells = shapely.box(X0 + c * size, top - (r + 1) * size, X0 + (c + 1) * size, top - r * size)
+    fr = shapely.area(shapely.intersection(geom, cells)) / size**2
+    v = arr.astype("float64")
+    ok = (v != nodata) & ~np.isnan(v)
+    wt = np.where(weights != nodata, weights.astype("float64"), 0.0)
+    fv = np.where(ok, fr, 0.0)
+    v = np.where(ok, v, 0.0)
+    return {
+        "count": fv.sum(),
+        "sum": (fv * v).sum(),
+        "above": (fv * (v > threshold)).sum(),
+        "w": (fv * wt).sum(),
+        "wv": (fv * wt * v).sum(),
+    }
+
+
+_coord = st.floats(-300, 1300, allow_nan=False).map(lambda x: round(x / 25) * 25)
+
+
+@st.composite
+def _polygons(draw):
+    """Polygons with holes, multipolygons, vertices on grid lines, parts off the raster."""
+    kind = draw(st.sampled_from(["ring", "holes", "multi", "box"]))
+    cx, cy = draw(_coord), draw(_coord)
+    if kind == "box":
+        w, h = draw(_coord), draw(_coord)
+        return box(X0 + cx, Y0 + cy, X0 + cx + abs(w) + 25, Y0 + cy + abs(h) + 25)
+    radius = draw(st.floats(30, 600))
+    n = draw(st.integers(3, 12))
+    angles = np.sort(np.array(draw(st.lists(st.floats(0, 2 * np.pi), min_size=n, max_size=n))))
+    radii = radius * np.array(draw(st.lists(st.floats(0.3, 1.0), min_size=n, max_size=n)))
+    ring = shapely.Polygon(
+        np.column_stack([X0 + cx + radii * np.cos(angles), Y0 + cy + radii * np.sin(angles)])
+    )
+    ring = shapely.make_valid(ring)
+    if kind == "holes":
+        ring = ring.difference(shapely.Point(X0 + cx, Y0 + cy).buffer(radius * 0.2, 3))
+    if kind == "multi":
+        ring = ring.union(box(X0 + cx + 700, Y0 + cy - 50, X0 + cx + 760, Y0 + cy + 130))
+    polys = [g for g in shapely.get_parts(ring) if g.geom_type == "Polygon" and g.area > 0]
+    assume(polys)
+    return shapely.MultiPolygon(polys) if len(polys) > 1 else polys[0]
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(geoms=st.lists(_polygons(), min_size=1, max_size=4), seed=st.integers(0, 1000))
+def test_prefix_sums_equal_brute_force_on_random_polygons(tmp_path, monkeypatch, geoms, seed):
+    import cni_geo.indicators._zonal as zonal
+
+    # tiny blocks and chunks so that several raster blocks and event chunks are exercised
+    monkeypatch.setattr(zonal, "_BLOCK_CELLS", 24)
+    monkeypatch.setattr(zonal, "_CHUNK_EVENTS", 40)
+    rng = np.random.default_rng(seed)
+    arr = rng.uniform(0, 10, size=(10, 12)).astype("float32")
+    arr[rng.random(arr.shape) < 0.1] = -9
+    arr[rng.random(arr.shape) < 0.05] = np.nan
+    wts = rng.integers(0, 5, size=arr.shape).astype("float32")
+    wts[rng.random(arr.shape) < 0.1] = -9
+    path = write(tmp_path / f"r{seed}.tif", arr, size=100.0)
+    wpath = write(tmp_path / f"w{seed}.tif", wts, size=100.0)
+    a = areas(*geoms)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        z = zonal_stats(
+            a,
+            path,
+            stats=("sum", "mean", "count", "weighted_sum", "weighted_mean"),
+            weights=wpath,
+            threshold=5.0,
+        )
+    for code, g in a.geometry.items():
+        ref = _brute(g, arr, wts, threshold=5.0)
+        if ref["count"] < 1e-9:
+            assert z.loc[code, ["sum", "mean"]].isna().all() and z.loc[code, "coverage"] == 0
+            continue
+        assert z.loc[code, "count"] == pytest.approx(ref["count"], rel=1e-9, abs=1e-9)
+        assert z.loc[code, "sum"] == pytest.approx(ref["sum"], rel=1e-9, abs=1e-8)
+        assert z.loc[code, "mean"] == pytest.approx(ref["sum"] / ref["count"], rel=1e-8)
+        assert z.loc[code, "share_above"] == pytest.approx(
+            ref["above"] / ref["count"], rel=1e-8, abs=1e-9
+        )
+        assert z.loc[code, "weighted_sum"] == pytest.approx(ref["wv"], rel=1e-9, abs=1e-8)
+        if ref["w"] > 1e-9:
+            assert z.loc[code, "weighted_mean"] == pytest.approx(ref["wv"] / ref["w"], rel=1e-8)
+        assert z.loc[code, "coverage"] == pytest.approx(
+            min(ref["count"] * 10_000 / g.area, 1.0), rel=1e-9
+        )
