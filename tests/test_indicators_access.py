@@ -141,3 +141,31 @@ def test_asymmetric_costs_table():
         decay_weights([1.0], "cubic", cutoff=1)
     with pytest.raises(DataError, match="needs `param`"):
         gravity_access(origins, dests, supply="places", cutoff=15, costs=costs, decay="power")
+
+
+def test_sparse_cost_matrix_equals_the_long_table():
+    """A precomputed sparse OD matrix gives the same 2SFCA as the long table, by hand too."""
+    import scipy.sparse as sp
+
+    origins = pd.DataFrame({"pop": [10.0, 30.0, 5.0]}, index=["a", "b", "c"])
+    dests = pd.DataFrame({"places": [20.0, 6.0]}, index=["X", "Y"])
+    rows, cols, cost = [0, 0, 1, 1, 2], [0, 1, 0, 1, 1], [5.0, 20.0, 25.0, 8.0, 0.0]
+    matrix = sp.coo_matrix((cost, (rows, cols)), shape=(3, 2))  # c->Y stored as an explicit 0
+    table = pd.DataFrame(
+        {
+            "origin": np.array(["a", "b", "c"])[rows],
+            "destination": np.array(["X", "Y"])[cols],
+            "cost": cost,
+        }
+    )
+    for cutoff in (10.0, 30.0):
+        a = two_step_fca(origins, dests, demand="pop", supply="places", cutoff=cutoff, costs=table)
+        b = two_step_fca(
+            origins, dests, demand="pop", supply="places", cutoff=cutoff, costs=matrix.tocsr()
+        )
+        pd.testing.assert_series_equal(a, b)
+    # cutoff 10: X reached by a (10 people) -> 2.0; Y by b and c (35) -> 6/35 each
+    got = two_step_fca(origins, dests, demand="pop", supply="places", cutoff=10, costs=matrix)
+    assert got.tolist() == pytest.approx([2.0, 6 / 35, 6 / 35])
+    with pytest.raises(DataError, match="origins x destinations"):
+        two_step_fca(origins, dests, demand="pop", supply="places", cutoff=10, costs=matrix.T)

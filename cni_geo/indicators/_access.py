@@ -9,6 +9,7 @@ from typing import Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import shapely
 from scipy.spatial import cKDTree
 
@@ -101,6 +102,33 @@ def _ids_and_column(frame, col, name, arg):
     return np.where(nan, 0.0, vals)
 
 
+def _check_sparse_costs(costs, n_origins: int, n_destinations: int, cutoff: float) -> np.ndarray:
+    """The stored costs of a sparse OD matrix, after checking its shape, sign and the cutoff."""
+    if not (float(cutoff) > 0):
+        msg = f"`cutoff` must be a positive cost (metres or minutes); got {cutoff!r}."
+        raise DataError(msg)
+    if costs.shape != (n_origins, n_destinations):
+        msg = (
+            f"`costs` is a {costs.shape[0]:,} x {costs.shape[1]:,} sparse matrix; it must be "
+            f"origins x destinations ({n_origins:,} x {n_destinations:,})."
+        )
+        raise DataError(msg)
+    c = np.asarray(costs.data, dtype="float64")
+    if (c < 0).any():
+        msg = f"`costs` has {int((c < 0).sum()):,} negative costs; costs must be >= 0."
+        raise DataError(msg)
+    return c
+
+
+def _log_unreached(denom: np.ndarray, supply: np.ndarray) -> None:
+    unreached = int(((denom <= 0) & (supply > 0)).sum())
+    if unreached:
+        log.info(
+            "%s destinations with supply are reached by no demand within the cutoff.",
+            fmt_count(unreached, len(supply)),
+        )
+
+
 def od_pairs(origins, destinations, *, cutoff: float, costs: pd.DataFrame | None = None):
     """Origin-destination pairs within ``cutoff`` as ``(i, j, cost)`` position arrays.
 
@@ -108,11 +136,20 @@ def od_pairs(origins, destinations, *, cutoff: float, costs: pd.DataFrame | None
     geometries' points (cKDTree ball search). Otherwise ``costs`` is a long table with columns
     ``origin``, ``destination`` and ``cost`` (ids from ``origins.index`` and
     ``destinations.index``; need not be symmetric, e.g. road travel times); pairs above the
-    cutoff, or with unknown ids, are dropped.
+    cutoff, or with unknown ids, are dropped. ``costs`` may also be a scipy.sparse matrix of
+    shape (origins, destinations) in row order whose stored entries are the pairs: the form to
+    reuse one OD matrix for many supply layers (no id matching at all).
     """
     if not (float(cutoff) > 0):
         msg = f"`cutoff` must be a positive cost (metres or minutes); got {cutoff!r}."
         raise DataError(msg)
+    if costs is not None and sp.issparse(costs):
+        # a precomputed sparse OD matrix (origins x destinations in row order): its stored
+        # entries are the pairs, so a zero cost must be stored explicitly
+        coo = costs.tocoo()
+        c = _check_sparse_costs(coo, len(origins), len(destinations), cutoff)
+        keep = c <= float(cutoff)
+        return coo.row[keep].astype(np.int64), coo.col[keep].astype(np.int64), c[keep]
     if costs is None:
         for g, nm in ((origins, "origins"), (destinations, "destinations")):
             if not isinstance(g, gpd.GeoDataFrame):
@@ -254,6 +291,23 @@ def two_step_fca(
     """
     d = _ids_and_column(origins, demand, "origins", "demand")
     s = _ids_and_column(destinations, supply, "destinations", "supply")
+    if sp.issparse(costs) and costs.format == "csr":
+        # a CSR OD matrix: reuse its structure, weights in place of costs, two CSR products
+        # (no coordinate arrays, no id matching): the fast path for many supply layers
+        c = _check_sparse_costs(costs, len(origins), len(destinations), cutoff)
+        w = sp.csr_matrix(
+            (
+                decay_weights(c, decay, cutoff=cutoff, param=param, min_cost=min_cost),
+                costs.indices,
+                costs.indptr,
+            ),
+            shape=costs.shape,
+        )
+        denom = w.T @ d
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(denom > 0, s / denom, 0.0)
+        _log_unreached(denom, s)
+        return pd.Series(w @ ratio, index=origins.index, name="two_step_fca")
     i, j, c = od_pairs(origins, destinations, cutoff=cutoff, costs=costs)
     f = decay_weights(c, decay, cutoff=cutoff, param=param, min_cost=min_cost)
     # W = sparse (i, j, f) in coordinate form; W.T @ d and W @ ratio as weighted bincounts
@@ -261,11 +315,6 @@ def two_step_fca(
     denom = np.bincount(j, weights=f * d[i], minlength=len(destinations))
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(denom > 0, s / denom, 0.0)
-    unreached = int(((denom <= 0) & (s > 0)).sum())
-    if unreached:
-        log.info(
-            "%s destinations with supply are reached by no demand within the cutoff.",
-            fmt_count(unreached, len(s)),
-        )
+    _log_unreached(denom, s)
     acc = np.bincount(i, weights=f * ratio[j], minlength=len(origins))
     return pd.Series(np.asarray(acc, dtype="float64"), index=origins.index, name="two_step_fca")
