@@ -251,10 +251,17 @@ def _indicator(
     key = f"indicators.{spec.key}"
     p = spec.params
     name = spec.key
-    if spec.kind in ("count", "nearest_distance", "share_within", "area_share"):
+    if spec.kind in (
+        "count",
+        "nearest_distance",
+        "share_within",
+        "area_share",
+        "gravity",
+        "two_step_fca",
+    ):
         assets = _filtered(read(spec.source), p.get("filter"), key, spec.source)
         _warn_outside(assets, units, key, spec.source)
-        if spec.kind in ("count", "share_within"):
+        if spec.kind in ("count", "share_within", "gravity", "two_step_fca"):
             # each asset counts once, where it is: polygons by their point on surface
             assets = assets.set_geometry(assets.geometry.representative_point())
     if spec.kind == "count":
@@ -284,7 +291,9 @@ def _indicator(
             dist = ind.nearest_distance(origins, assets, network=network, **kwargs)
         else:
             dist = read.chunked(ind.nearest_distance, origins, assets, **kwargs)
-        value = ind.weighted_aggregate(dist, groups, weights=weights, how=p["aggregate"])
+        value = ind.weighted_aggregate(
+            dist, groups, weights=weights, how=p["aggregate"], q=p.get("q")
+        )
         out = {name: value.reindex(units.index)}
         if network is not None or p.get("max_distance") is not None:
             # quality: the share of each unit's residents with no asset in reach (NaN distance)
@@ -292,6 +301,28 @@ def _indicator(
             lost = w.where(dist.isna(), 0.0).groupby(groups).sum()
             out[f"{name}_unreachable"] = (lost / w.groupby(groups).sum()).reindex(units.index)
         return out
+    if spec.kind in ("gravity", "two_step_fca"):
+        # supply per asset: a column (e.g. GP list size, pupil places) or 1 each
+        supply = p.get("supply")
+        if supply is None:
+            assets = assets.assign(_supply=1.0)
+            supply = "_supply"
+        origins = pop.points
+        common = {"cutoff": p["cutoff"], "decay": p["decay"], "param": p.get("param")}
+        if spec.kind == "two_step_fca":
+            per_point = ind.two_step_fca(
+                origins, assets, demand="population", supply=supply, **common
+            )
+        else:
+            per_point = ind.gravity_access(origins, assets, supply=supply, **common)
+        value = ind.weighted_aggregate(
+            per_point,
+            origins["unit"],
+            weights=origins["population"],
+            how=p["aggregate"],
+            q=p.get("q"),
+        )
+        return {name: value.reindex(units.index).rename(name)}
     if spec.kind == "share_within":
         value = ind.share_within(
             pop.points, assets, p["distance"], population="population", areas_of="unit"

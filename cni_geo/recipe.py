@@ -31,6 +31,8 @@ INDICATOR_KINDS = {
     "share_within": "share of residents living within `distance` metres of an asset",
     "zonal": "a statistic of a raster over each unit (exact partial-cell coverage)",
     "area_share": "share of each unit's area covered by polygons (e.g. green space)",
+    "gravity": "gravity (Hansen) access from where people live to supply within a cutoff",
+    "two_step_fca": "two-step floating catchment (2SFCA / E2SFCA): supply per resident",
     "table": "a column of a table, reapportioned to the units when it is at another geography",
 }
 DIRECTIONS = ("high", "low")
@@ -295,7 +297,18 @@ def _resolve_path(value, key: str, folder: Path) -> Path:
 _SOURCE_KEYS = {"kind", "path", "layer", "id", "name", "crs", "x", "y", "category", "nodata"}
 _PARAMS_BY_KIND = {
     "count": {"filter", "buffer", "per", "weight"},
-    "nearest_distance": {"filter", "from", "aggregate", "k", "max_distance", "network", "profile"},
+    "nearest_distance": {
+        "filter",
+        "from",
+        "aggregate",
+        "q",
+        "k",
+        "max_distance",
+        "network",
+        "profile",
+    },
+    "gravity": {"filter", "supply", "cutoff", "decay", "param", "aggregate", "q"},
+    "two_step_fca": {"filter", "supply", "cutoff", "decay", "param", "aggregate", "q"},
     "share_within": {"filter", "distance"},
     "zonal": {"stat", "per", "weights", "threshold"},
     "area_share": {"filter"},
@@ -310,7 +323,11 @@ _SOURCE_KIND_FOR = {
     "zonal": ("raster",),
     "area_share": ("assets", "osm"),
     "table": ("table",),
+    "gravity": ("assets", "points", "osm"),
+    "two_step_fca": ("assets", "points", "osm"),
 }
+DECAY_CHOICES = ("power", "exponential", "gaussian", "linear", "step")
+AGGREGATE_FROM_POINTS = ("mean", "median", "percentile")
 
 
 def _parse_sources(raw, folder: Path, *, check_files: bool) -> dict[str, SourceSpec]:
@@ -386,6 +403,21 @@ def _parse_filter(value, key: str) -> dict[str, list]:
     return out
 
 
+def _point_aggregate(spec, key: str) -> dict:
+    """How values at population points combine into a unit: mean, median or a percentile."""
+    how = _choice(spec.get("aggregate", "mean"), AGGREGATE_FROM_POINTS, f"{key}.aggregate")
+    out: dict[str, Any] = {"aggregate": how}
+    if how == "percentile":
+        out["q"] = _number(spec.get("q"), f"{key}.q", minimum=0)
+        if out["q"] > 100:
+            msg = f"{key}.q: a percentile between 0 and 100, found {out['q']!r}."
+            raise RecipeError(msg)
+    elif "q" in spec:
+        msg = f"{key}.q: only used with `aggregate: percentile`."
+        raise RecipeError(msg)
+    return out
+
+
 def _parse_indicator(key_name: str, spec, sources) -> IndicatorSpec:
     key = f"indicators.{_show(key_name)}"
     if not isinstance(key_name, str) or not _ID_RE.match(key_name):
@@ -413,9 +445,7 @@ def _parse_indicator(key_name: str, spec, sources) -> IndicatorSpec:
         params["from"] = _choice(
             spec.get("from", "population"), ("population", "centroid"), f"{key}.from"
         )
-        params["aggregate"] = _choice(
-            spec.get("aggregate", "mean"), ("mean", "median"), f"{key}.aggregate"
-        )
+        params.update(_point_aggregate(spec, key))
         params["k"] = int(_number(spec.get("k", 1), f"{key}.k", minimum=1, integer=True))
         if "max_distance" in spec:
             params["max_distance"] = _number(spec["max_distance"], f"{key}.max_distance", minimum=0)
@@ -426,6 +456,28 @@ def _parse_indicator(key_name: str, spec, sources) -> IndicatorSpec:
             params["profile"] = _choice(
                 spec.get("profile", "walk"), ("walk", "drive"), f"{key}.profile"
             )
+    elif kind in ("gravity", "two_step_fca"):
+        if "supply" in spec:
+            params["supply"] = _string(spec["supply"], f"{key}.supply")
+        params["cutoff"] = _number(spec.get("cutoff"), f"{key}.cutoff", minimum=0)
+        if params["cutoff"] <= 0:
+            msg = f"{key}.cutoff: must be > 0 (metres), found {params['cutoff']!r}."
+            raise RecipeError(msg)
+        default = "step" if kind == "two_step_fca" else "power"
+        params["decay"] = _choice(spec.get("decay", default), DECAY_CHOICES, f"{key}.decay")
+        if "param" in spec:
+            param = spec["param"]
+            if isinstance(param, list):
+                for n, zone in enumerate(param):
+                    if not (isinstance(zone, list) and len(zone) == 2):
+                        msg = f"{key}.param[{n}]: step zones are [upper_bound, weight] pairs, found {zone!r}."
+                        raise RecipeError(msg)
+                    _number(zone[0], f"{key}.param[{n}][0]", minimum=0)
+                    _number(zone[1], f"{key}.param[{n}][1]", minimum=0)
+                params["param"] = [tuple(z) for z in param]
+            else:
+                params["param"] = _number(param, f"{key}.param")
+        params.update(_point_aggregate(spec, key))
     elif kind == "share_within":
         params["distance"] = _number(spec.get("distance"), f"{key}.distance", minimum=0)
     elif kind == "zonal":
@@ -573,7 +625,7 @@ def parse_recipe(
             for i in indicators.values()
             if (i.kind == "count" and i.params["per"] == "residents")
             or (i.kind == "nearest_distance" and i.params["from"] == "population")
-            or i.kind == "share_within"
+            or i.kind in ("share_within", "gravity", "two_step_fca")
             or (i.kind == "zonal" and i.params["per"] == "residents")
         ]
         if needs_pop and population is None:

@@ -159,6 +159,34 @@ def test_gp_distance_by_brute_force(table, oa, lsoa):
         assert table.loc[code, "gp_distance"] == pytest.approx((d * w).sum() / w.sum(), rel=1e-9)
 
 
+def test_gp_access_e2sfca_by_brute_force(table, oa):
+    """Enhanced 2SFCA from OA points to GPs, computed with plain numpy loops."""
+    assets = gpd.read_file(DATA / "assets.gpkg", layer="assets", engine="pyogrio")
+    gp = shapely.get_coordinates(assets.loc[assets["category"] == "gp", "geometry"].to_numpy())
+    xy = shapely.get_coordinates(oa.geometry.representative_point().to_numpy())
+    pop = oa["population"].to_numpy(dtype=float)
+    zones = [(1500, 1.0), (3000, 0.6), (5000, 0.25)]
+
+    def f(d):
+        for bound, w in zones:
+            if d <= bound:
+                return w
+        return 0.0
+
+    w = np.array([[f(np.hypot(*(p - g))) for g in gp] for p in xy])
+    ratio = np.array(
+        [1.0 / (pop * w[:, j]).sum() if (pop * w[:, j]).sum() > 0 else 0.0 for j in range(len(gp))]
+    )
+    access = pd.Series((w * ratio).sum(axis=1), index=oa.index)
+    expected = (access * oa["population"]).groupby(oa["lsoa_code"]).sum() / oa.groupby("lsoa_code")[
+        "population"
+    ].sum()
+    np.testing.assert_allclose(table["gp_access"].reindex(expected.index), expected, rtol=1e-9)
+    # supply is conserved: residents x access sums to the number of GPs reached by someone
+    reached = int(((pop[:, None] * w).sum(axis=0) > 0).sum())
+    assert (table["gp_access"] * table["population"]).sum() == pytest.approx(reached, rel=1e-9)
+
+
 def test_broadband_is_population_weighted_over_output_areas(table, oa):
     bb = pd.read_csv(DATA / "broadband_oa.csv", dtype={"oa_code": str}).set_index("oa_code")
     joined = oa[["lsoa_code", "population"]].join(bb["avg_download_mbps"])
