@@ -118,3 +118,22 @@ def test_cni_is_the_sum_of_two_exp_transformed_domains(camden_build):
     np.testing.assert_allclose(
         areas["cni_score"], x(areas["civic_rank"]) + x(areas["connect_rank"]), rtol=1e-9
     )
+
+
+def test_share_within_400m_of_a_bus_stop_by_brute_force(camden_build, camden):
+    from cni_geo.sources import read_osm_assets
+
+    osm = read_osm_assets(camden / "osm" / "camden.osm.pbf")
+    stops = osm.points[osm.points["category"] == "bus_stop"]
+    stop_xy = shapely.get_coordinates(stops.geometry.representative_point().to_numpy())
+    oa = gpd.read_file(camden / "boundaries" / "Camden_oa11.shp").set_index("OA11CD")
+    pop = pd.read_csv(camden / "population" / "KS101EW_oa11.csv", dtype={"GeographyCode": str})
+    pop = pop.set_index("GeographyCode")["KS101EW0001"].reindex(oa.index).astype(float)
+    lsoa = gpd.read_file(camden / "boundaries" / "Camden_lsoa11.shp").set_index("LSOA11CD")
+    pts = oa.geometry.representative_point()
+    inside = gpd.sjoin(gpd.GeoDataFrame(geometry=pts), lsoa, predicate="within")["LSOA11CD"]
+    xy = shapely.get_coordinates(pts.to_numpy())
+    near = np.sqrt(((xy[:, None, :] - stop_xy[None, :, :]) ** 2).sum(axis=2)).min(axis=1) <= 400
+    covered = pop.where(near, 0.0).groupby(inside).sum() / pop.groupby(inside).sum()
+    got = camden_build.areas["bus_stop_400m"]
+    np.testing.assert_allclose(got, covered.reindex(got.index), rtol=1e-12)
