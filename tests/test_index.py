@@ -634,3 +634,29 @@ def test_run_index_table_writes_csv_and_sidecar(tmp_path, monkeypatch):
 
     with pytest.raises(OutputExistsError):
         run_index_table(table, spec, out)
+
+
+def test_values_equal_up_to_float_noise_tie():
+    """Sums taken in another order differ in the last bits; they must rank as ties."""
+    from cni_geo.index.engine import snap_significant
+
+    rng = np.random.default_rng(3)
+    parts = rng.random(50) * 1e3
+    a = float(np.sum(parts))
+    b = float(np.sum(parts[::-1]))
+    c = float(sum(sorted(parts)))
+    assert len({a, b, c}) > 1  # the noise is real
+    snapped = snap_significant(np.array([a, b, c, a * 1.001, np.nan, 0.0, -a]))
+    assert snapped[0] == snapped[1] == snapped[2]
+    assert snapped[3] > snapped[0] and snapped[6] == -snapped[0]
+    assert np.isnan(snapped[4]) and snapped[5] == 0.0
+    table = pd.DataFrame({"x": [a, b, c, 1.0]}, index=["p", "q", "r", "s"])
+    spec = parse_index_spec(
+        {
+            "root": "cni",
+            "nodes": {"cni": {"children": ["x"], "transform": "none"}},
+            "leaves": {"x": {"column": "x", "direction": "high", "normalise": "rank"}},
+        }
+    )
+    ranks = build_index(table, spec).scores["cni_rank"]
+    assert ranks.tolist() == [1, 1, 1, 4]

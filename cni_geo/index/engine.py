@@ -219,9 +219,33 @@ def _prepare(table: pd.DataFrame, spec: IndexSpec) -> _Prepared:
                 "none; their scores on the nodes above are NaN.",
                 stacklevel=3,
             )
-        v = values.to_numpy(dtype="float64")
+        v = snap_significant(values.to_numpy(dtype="float64"))
         oriented[name] = -v if leaf.direction == "low" else v
     return _Prepared(oriented, flags)
+
+
+SIGNIFICANT_DIGITS = 12
+
+
+def snap_significant(values: np.ndarray, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
+    """Round to ``digits`` significant digits so values equal up to floating-point noise tie.
+
+    Indicator values computed by sums in a different order (input rows shuffled, another
+    engine) can differ in the last bits; ranked raw, two areas with the same true value would
+    swap places. Rounding to 12 significant digits (far below any measurement's precision)
+    before ranking makes such values exact ties, so ranks never depend on row order.
+    NaN, infinities and 0 are kept as they are.
+    """
+    v = np.asarray(values, dtype="float64")
+    out = v.copy()
+    ok = np.isfinite(v) & (v != 0)
+    with np.errstate(divide="ignore"):
+        mag = np.floor(np.log10(np.abs(np.where(ok, v, 1.0))))
+    ok &= np.abs(mag) < 280  # beyond, 10**(digits - 1 - mag) is not representable: keep as is
+    if ok.any():
+        scale = 10.0 ** (digits - 1 - mag[ok])
+        out[ok] = np.round(v[ok] * scale) / scale
+    return out
 
 
 def _normalised(
