@@ -14,6 +14,7 @@ CDNs, so they cannot be opened offline and their load time is not measured.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shutil
 import time
@@ -120,12 +121,17 @@ def main() -> None:
     domains = ("civic", "connect", "engaged")
 
     rows = []
-    t = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    t, c = time.perf_counter(), time.process_time()
     ours = write_web_map(args.out / "cni.html", areas, domains=domains, overwrite=True)
     t_ours = time.perf_counter() - t
+    cpu_ours = time.process_time() - c
     s_ours = ours.stat().st_size
     rows.append(("cni-geo write_web_map (4 layers, self-contained)", t_ours, s_ours))
-    print(f"ours: write {t_ours:.1f} s, {s_ours / 1e6:.1f} MB")
+    print(
+        f"ours: write {t_ours:.1f} s (CPU {cpu_ours:.1f} s), {s_ours / 1e6:.1f} MB; "
+        f"1-min load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    )
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     load = None
@@ -144,7 +150,7 @@ def main() -> None:
 
     print()
     print(
-        f"Machine: {platform.machine()}, {__import__('os').cpu_count()} cores, "
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; {len(areas):,} areas, {n_vertices:,} vertices"
     )
     print("| tool | write s | size MB | load s (headless, offline) |")

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from hypothesis import given
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
@@ -20,6 +20,7 @@ from pyproj import Transformer
 
 from cni_geo.errors import ColumnError, CRSError, OutputExistsError
 from cni_geo.export import _webmap_data
+from cni_geo.export._webmap_simplify import thin_coverage
 from cni_geo.export.classify import decile_classification
 from cni_geo.export.static_map import write_static_map
 from cni_geo.export.webmap import embed_snippet, write_web_map
@@ -309,3 +310,208 @@ def test_static_map_colours_match_the_legend_classes(tmp_path):
     shares = np.array([found.get(c, 0) for c in palette], dtype=float)
     assert (shares > 0).all()
     assert shares.max() / shares.min() < 1.3
+
+
+def test_template_syntax_in_names_is_data_not_code(areas, tmp_path):
+    """Names reach the page verbatim: ``{{ }}``/``{% %}`` are not evaluated by Jinja."""
+    odd = areas.copy()
+    names = ["{{ 7*7 }}", "{% if x %}", "{# c #}", "}}{{"]
+    odd.loc[odd.index[:4], "name"] = names
+    path = write_web_map(tmp_path / "t.html", odd, domains=("civic",))
+    assert payload_of(path.read_text(encoding="utf-8"))["names"][:4] == names
+
+
+def lattice_coverage(nx: int, ny: int, k: int, amp: float, seed: int, *, island: bool):
+    """Cells of a jittered 1 km lattice whose edges carry k random-wiggled vertices.
+
+    Every edge is built once and used forwards by one cell and backwards by its neighbour, so
+    neighbours share identical vertices (a valid coverage). Two far-apart cells form one
+    MultiPolygon; with ``island`` the cell (1, 1) gets a hole filled exactly by an island area
+    (rings with no node at all).
+    """
+    rng = np.random.default_rng(seed)
+    ii, jj = np.meshgrid(np.arange(nx + 1), np.arange(ny + 1), indexing="ij")
+    p = np.stack([X0 + ii * 1000.0, Y0 + jj * 1000.0], axis=-1)
+    p[1:-1, 1:-1] += rng.uniform(-150, 150, size=p[1:-1, 1:-1].shape)
+
+    def edge(a, b):
+        t = np.linspace(0, 1, k + 2)[:, None]
+        d = b - a
+        normal = np.array([-d[1], d[0]]) / np.hypot(*d)
+        off = amp * np.sin(np.pi * t) * rng.uniform(-1, 1, size=(k + 2, 1))
+        return a + t * d + off * normal
+
+    h = {(i, j): edge(p[i, j], p[i + 1, j]) for i in range(nx) for j in range(ny + 1)}
+    v = {(i, j): edge(p[i, j], p[i, j + 1]) for i in range(nx + 1) for j in range(ny)}
+    cells = {}
+    for i in range(nx):
+        for j in range(ny):
+            ring = np.vstack(
+                [h[i, j][:-1], v[i + 1, j][:-1], h[i, j + 1][::-1][:-1], v[i, j][::-1]]
+            )
+            cells[i, j] = shapely.Polygon(ring)
+    geoms = []
+    if island:
+        c = np.asarray(cells[1, 1].centroid.coords[0])
+        ang = np.linspace(0, 2 * np.pi, 4 * k + 5)[:-1]
+        rad = 200 + rng.uniform(-amp, amp, len(ang))
+        hole = c + np.column_stack([np.cos(ang), np.sin(ang)]) * rad[:, None]
+        cells[1, 1] = shapely.Polygon(cells[1, 1].exterior.coords, [hole[::-1]])
+        geoms.append(shapely.Polygon(hole))
+    multi = shapely.MultiPolygon([cells.pop((0, 0)), cells.pop((nx - 1, ny - 1))])
+    return np.array([multi, *geoms, *cells.values()], dtype=object)
+
+
+def _segments(geoms):
+    """Undirected segments of all rings as rows (x0, y0, x1, y1), smaller end first."""
+    rings = shapely.get_rings(shapely.get_parts(geoms))
+    xy, idx = shapely.get_coordinates(rings, return_index=True)
+    same = idx[1:] == idx[:-1]
+    a, b = xy[:-1][same], xy[1:][same]
+    swap = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
+    lo, hi = np.where(swap[:, None], b, a), np.where(swap[:, None], a, b)
+    return np.hstack([lo, hi])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(
+    nx=st.integers(3, 5),
+    ny=st.integers(3, 4),
+    k=st.integers(1, 40),
+    amp=st.floats(0.0, 25.0),
+    eps=st.floats(0.05, 60.0),
+    seed=st.integers(0, 2**32 - 1),
+    island=st.booleans(),
+)
+def test_coverage_prepass_keeps_shared_edges_rings_and_areas(nx, ny, k, amp, eps, seed, island):
+    geoms = lattice_coverage(nx, ny, k, amp, seed, island=island)
+    assume(shapely.coverage_is_valid(geoms) and shapely.is_valid(geoms).all())
+    out = thin_coverage(geoms, eps)
+
+    assert len(out) == len(geoms)
+    assert (shapely.get_type_id(out) == shapely.get_type_id(geoms)).all()
+    # only vertices are removed: every output vertex is an input vertex
+    inp = {tuple(c) for c in shapely.get_coordinates(geoms)}
+    assert {tuple(c) for c in shapely.get_coordinates(out)} <= inp
+    # no ring below 4 points (3 corners and the closing one)
+    rings = shapely.get_rings(shapely.get_parts(out))
+    assert (shapely.get_num_coordinates(rings) >= 4).all()
+    assert shapely.is_valid(out).all()
+    # neighbours share identical edges: brute force on segments. A segment used by two areas
+    # appears twice; segments used once are exactly the outline of the union.
+    seg, count = np.unique(_segments(out), axis=0, return_counts=True)
+    assert count.max() <= 2
+    single = seg[count == 1]
+    single_len = np.hypot(single[:, 2] - single[:, 0], single[:, 3] - single[:, 1]).sum()
+    union = shapely.union_all(out)
+    assert single_len == pytest.approx(shapely.length(union), rel=1e-9)
+    assert shapely.coverage_is_valid(out)
+    assert shapely.area(union) == pytest.approx(shapely.area(out).sum(), rel=1e-9)
+    # each boundary moves by at most eps, so the area moves by at most ~2 eps per unit length
+    moved = shapely.hausdorff_distance(shapely.boundary(geoms), shapely.boundary(out))
+    assert (moved <= eps * (1 + 1e-9)).all()
+    bound = 2 * eps * shapely.length(shapely.boundary(geoms)) + 1e-6
+    assert (np.abs(shapely.area(out) - shapely.area(geoms)) <= bound).all()
+    if island:  # the hole and the island that fills it are still the same ring
+        isl = out[1]
+        holder = [g for g in out if shapely.get_num_interior_rings(g) == 1][0]
+        hole = shapely.get_interior_ring(holder, 0)
+        assert shapely.equals(shapely.Polygon(hole), isl)
+        assert {tuple(c) for c in shapely.get_coordinates(hole)} == {
+            tuple(c) for c in shapely.get_coordinates(isl)
+        }
+
+
+def test_coverage_prepass_by_hand():
+    """Two 1 km squares sharing an edge with a 1 m kink at (1001, 700), worked out by hand.
+
+    Douglas-Peucker on the shared arc (1000, 0) .. (1000, 1000): the kink is 1 m off the chord
+    and (1000, 500) is 0.71 m off the chord (1000, 0)-(1001, 700), so eps = 0.5 keeps both on
+    both sides and eps = 2 drops both on both sides. The 3 m dip at (1500, -3) on the outline
+    stays at eps = 2 and goes at eps = 6; (500, 0) is collinear and always goes.
+    """
+    left = shapely.Polygon(
+        [(0, 0), (500, 0), (1000, 0), (1000, 500), (1001, 700), (1000, 1000), (0, 1000)]
+    )
+    right = shapely.Polygon(
+        [(1000, 0), (1500, -3), (2000, 0), (2000, 1000), (1000, 1000), (1001, 700), (1000, 500)]
+    )
+    pair = np.array([left, right], dtype=object)
+
+    def coords(g):
+        return {tuple(c) for c in shapely.get_coordinates(g).tolist()}
+
+    shared = {(1000.0, 500.0), (1001.0, 700.0)}
+    square = {(0.0, 0.0), (1000.0, 0.0), (1000.0, 1000.0), (0.0, 1000.0)}
+    right_outline = {
+        (1000.0, 0.0),
+        (1500.0, -3.0),
+        (2000.0, 0.0),
+        (2000.0, 1000.0),
+        (1000.0, 1000.0),
+    }
+    out = thin_coverage(pair, 0.5)
+    assert coords(out[0]) == square | shared
+    assert coords(out[1]) == right_outline | shared
+    out = thin_coverage(pair, 2.0)
+    assert coords(out[0]) == square
+    assert coords(out[1]) == right_outline
+    out = thin_coverage(pair, 6.0)
+    assert shapely.equals(out[0], shapely.box(0, 0, 1000, 1000))
+    assert shapely.equals(out[1], shapely.box(1000, 0, 2000, 1000))
+    assert coords(out[1]) == {(1000.0, 0.0), (2000.0, 0.0), (2000.0, 1000.0), (1000.0, 1000.0)}
+
+
+def test_coverage_prepass_never_collapses_a_sliver():
+    """A 2 m wide lens between two squares: simplifying its two arcs by 5 m would flatten it to
+    a line, so both arcs are kept, for the lens and for its neighbours alike."""
+    lens = shapely.Polygon([(1000, 0), (1001, 500), (1000, 1000), (999, 500)])
+    left = shapely.Polygon([(0, 0), (1000, 0), (999, 500), (1000, 1000), (0, 1000)])
+    right = shapely.Polygon([(1000, 0), (2000, 0), (2000, 1000), (1000, 1000), (1001, 500)])
+    geoms = np.array([left, lens, right], dtype=object)
+    assert shapely.coverage_is_valid(geoms)
+    out = thin_coverage(geoms, 5.0)
+    assert shapely.equals(out[1], lens)
+    assert shapely.area(out[1]) == pytest.approx(1000.0)  # by hand: two triangles of 500 m2
+    assert shapely.coverage_is_valid(out)
+    assert [999.0, 500.0] in shapely.get_coordinates(out[0]).tolist()
+    assert [1001.0, 500.0] in shapely.get_coordinates(out[2]).tolist()
+
+
+def test_coverage_prepass_on_real_output_areas(camden):
+    """Camden's 749 full-resolution Output Areas (a real coverage from ONS/OS)."""
+    oas = gpd.read_file(camden / "boundaries" / "Camden_oa11.shp")
+    geoms = np.asarray(oas.geometry.array, dtype=object)
+    assert shapely.coverage_is_valid(geoms)
+    eps = 2.0
+    out = thin_coverage(geoms, eps)
+    assert shapely.get_num_coordinates(out).sum() < 0.5 * shapely.get_num_coordinates(geoms).sum()
+    assert shapely.coverage_is_valid(out)
+    assert shapely.is_valid(out).all()  # no area made to self-intersect
+    seg, count = np.unique(_segments(out), axis=0, return_counts=True)
+    assert count.max() <= 2
+    single = seg[count == 1]
+    single_len = np.hypot(single[:, 2] - single[:, 0], single[:, 3] - single[:, 1]).sum()
+    assert single_len == pytest.approx(shapely.length(shapely.union_all(out)), rel=1e-9)
+    moved = shapely.hausdorff_distance(shapely.boundary(geoms), shapely.boundary(out))
+    assert (moved <= eps * (1 + 1e-9)).all()
+    assert (shapely.get_num_coordinates(shapely.get_rings(shapely.get_parts(out))) >= 4).all()
+
+
+@pytest.mark.parametrize("collide", [False, True])
+def test_vertex_ids_match_numpy_unique(collide, monkeypatch):
+    """Vertex ids group exactly equal coordinates, even when every hash collides."""
+    from cni_geo.export import _webmap_simplify
+
+    if collide:
+        monkeypatch.setattr(_webmap_simplify, "_keys", lambda xy: np.zeros(len(xy), np.uint64))
+    rng = np.random.default_rng(3)
+    xy = X0 + rng.integers(0, 40, size=(20_000, 2)) * 0.5
+    xy[:5] = [[0.0, 0.0], [-0.0, 0.0], [0.0, -0.0], [1e-300, 0.0], [0.0, 0.0]]
+    ids, order, first = _webmap_simplify.vertex_ids(xy)
+    _, inverse = np.unique(xy, axis=0, return_inverse=True)
+    assert first.sum() == inverse.max() + 1
+    # the same partition: a one-to-one map between our ids and numpy's
+    pairs = np.unique(np.column_stack([ids, inverse.ravel()]), axis=0)
+    assert len(pairs) == first.sum()
+    assert (np.diff(ids[order]) >= 0).all()

@@ -94,32 +94,38 @@ def _about_html(title: str, sources_text: str | None, attribution: str) -> str:
     return "".join(parts)
 
 
-class _CniLayers(MacroElement):
-    """Our script, added after the folium map is created."""
+class _Raw(Element):
+    """Text put into the page as it is.
 
-    _template = Template(
-        """
-        {% macro header(this, kwargs) %}
-        {{ this.head_html }}
-        <style>{{ this.css }}</style>
-        {% endmacro %}
-        {% macro html(this, kwargs) %}
-        <script type="application/json" id="{{ this.data_id }}">{{ this.data_json }}</script>
-        {% endmacro %}
-        {% macro script(this, kwargs) %}
-        {{ this.js }}
-        {% endmacro %}
-        """
-    )
+    branca's ``MacroElement.render`` wraps each rendered macro in ``Element(text)``, which
+    compiles the text as a Jinja template: with megabytes of data that costs seconds, and an
+    area name holding ``{{`` or ``{%`` would be read as template code. This element outputs its
+    text verbatim instead.
+    """
+
+    _template = Template("{{ this.text }}")
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+
+class _CniLayers(MacroElement):
+    """Our styles, data block and script, added after the folium map is created."""
 
     def __init__(self, *, map_name: str, data_json: str, head_html: str):
         super().__init__()
         self._name = "CniLayers"
-        self.data_id = DATA_ID
-        self.data_json = data_json
-        self.head_html = head_html
-        self.css = _webmap_js.CSS
+        self.head_html = f"{head_html}\n<style>{_webmap_js.CSS}</style>"
+        self.data_html = f'<script type="application/json" id="{DATA_ID}">{data_json}</script>'
         self.js = _webmap_js.JS.replace("__MAP__", map_name).replace("__DATAID__", DATA_ID)
+
+    def render(self, **kwargs):
+        figure = self.get_root()
+        name = self.get_name()
+        figure.header.add_child(_Raw(self.head_html), name=name)
+        figure.html.add_child(_Raw(self.data_html), name=name)
+        figure.script.add_child(_Raw(self.js), name=name)
 
 
 def render_web_map(
