@@ -76,3 +76,15 @@ def chromium() -> str:
     if not CHROMIUM:
         skip_or_fail("chromium is absent")
     return CHROMIUM
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Keep caches (built road graphs) of the test run out of the user's ~/.cache."""
+    old = os.environ.get("CNI_GEO_CACHE")
+    os.environ["CNI_GEO_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("CNI_GEO_CACHE", None)
+    else:
+        os.environ["CNI_GEO_CACHE"] = old
