@@ -293,9 +293,11 @@ def assign_to_areas(points, areas, *, name: str | None = None) -> pd.Series:
         order = np.lexsort((rank[ti], pi))
         pi, ti = pi[order], ti[order]
     first[1:] = pi[1:] != pi[:-1]
-    out = np.full(len(pg), None, dtype=object)
-    out[p_pos[pi[first]]] = areas.index.to_numpy()[a_pos[ti[first]]]
-    outside = int(pd.isna(out).sum())
+    # positions into the areas' index (-1 = outside): taking from the index keeps its dtype
+    # without converting 1.7 M Python objects
+    sel = np.full(len(pg), -1, dtype=np.int64)
+    sel[p_pos[pi[first]]] = a_pos[ti[first]]
+    outside = int((sel < 0).sum())
     if outside:
         warnings.warn(
             f"{fmt_count(outside, len(pg))} points lie outside every area (or have no "
@@ -303,9 +305,5 @@ def assign_to_areas(points, areas, *, name: str | None = None) -> pd.Series:
             stacklevel=2,
         )
     series_name = name or areas.index.name or "area_code"
-    result = pd.Series(out, index=points.index, name=series_name)
-    try:
-        result = result.astype(areas.index.dtype)
-    except (TypeError, ValueError):
-        pass
-    return result
+    codes = areas.index.take(sel, allow_fill=True, fill_value=None)
+    return pd.Series(codes, index=points.index, name=series_name)
