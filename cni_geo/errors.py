@@ -17,6 +17,13 @@ class CniGeoError(Exception):
 
     exit_code = 1
 
+    def __init__(self, *args):
+        # one line always: a key or value from data with a line break or control character
+        # is shown escaped, so the CLI's one-line message stays one line
+        if len(args) == 1 and isinstance(args[0], str) and not args[0].isprintable():
+            args = ("".join(c if c.isprintable() else repr(c)[1:-1] for c in args[0]),)
+        super().__init__(*args)
+
 
 class RecipeError(CniGeoError, ValueError):
     """A recipe is malformed; the message names the key path (``indicators.gp.source``)."""

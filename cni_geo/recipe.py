@@ -397,7 +397,7 @@ def _parse_filter(value, key: str) -> dict[str, list]:
     for col, vals in flt.items():
         vals = vals if isinstance(vals, list) else [vals]
         if not vals:
-            msg = f"{key}.{col}: give at least one value to keep."
+            msg = f"{key}.{_show(col)}: give at least one value to keep."
             raise RecipeError(msg)
         out[str(col)] = [str(v) for v in vals]
     return out

@@ -194,3 +194,10 @@ def test_not_a_mapping(tmp_path):
     path.write_text("- a\n- b\n")
     msg = str(pytest.raises(RecipeError, load_recipe, path).value)
     assert "a recipe is a YAML mapping" in msg
+
+
+def test_keys_with_line_breaks_give_one_line_errors(tmp_path):
+    text = BASE.replace("    buffer: 1000\n", '    buffer: 1000\n    filter: {"a\\nb": []}\n')
+    msg = str(pytest.raises(RecipeError, load_recipe, write(tmp_path, text)).value)
+    assert "\n" not in msg
+    assert msg == "indicators.libraries.filter.'a\\nb': give at least one value to keep."
