@@ -440,15 +440,7 @@ def _table_indicator(spec, units, pop, read) -> dict[str, pd.Series]:
         # coverage: the share of each unit's residents (or fine units) with a value
         backed = weights.where(fine.notna(), 0.0).groupby(lookup).sum()
         coverage = (backed / weights.groupby(lookup).sum()).reindex(units.index)
-        partial = int((coverage < 1 - 1e-9).sum())
-        if partial:
-            log.warning(
-                "%s: %s units are only partly backed by data from %r (see %s_coverage).",
-                key,
-                fmt_count(partial, len(units)),
-                spec.source,
-                name,
-            )
+        _warn_partial(coverage, key, spec.source, name)
         return {name: out.reindex(units.index).rename(name), f"{name}_coverage": coverage}
     source = via[["geometry"]].assign(**{name: values.reindex(via.index)})
     kw = {"extensive": [name]} if p["how"] == "sum" else {"intensive": [name]}
@@ -462,16 +454,21 @@ def _table_indicator(spec, units, pop, read) -> dict[str, pd.Series]:
         )
     coverage = res[f"{name}_coverage"] if f"{name}_coverage" in res.columns else res["coverage"]
     coverage = coverage.reindex(units.index)
+    _warn_partial(coverage, key, spec.source, name)
+    return {name: res[name].reindex(units.index), f"{name}_coverage": coverage}
+
+
+def _warn_partial(coverage: pd.Series, key: str, source: str, name: str) -> None:
+    """Counted warning for units only partly backed by a reapportioned table."""
     partial = int((coverage < 1 - 1e-9).sum())
     if partial:
         log.warning(
             "%s: %s units are only partly backed by data from %r (see %s_coverage).",
             key,
-            fmt_count(partial, len(units)),
-            spec.source,
+            fmt_count(partial, len(coverage)),
+            source,
             name,
         )
-    return {name: res[name].reindex(units.index), f"{name}_coverage": coverage}
 
 
 def _via_population(via: gpd.GeoDataFrame, pop: _Population | None) -> pd.Series:

@@ -290,6 +290,29 @@ def _north_up(ds) -> bool:
     return tr.b == 0 and tr.d == 0 and tr.a > 0 and tr.e < 0
 
 
+def _coverage(count, geoms, pos, ok, cell_area) -> tuple[np.ndarray, np.ndarray]:
+    """Share of each area's area on valid cells (NaN for unusable areas), and which areas have
+    no valid cell at all; warns with counts (shared by the fast path and exactextract's)."""
+    n = len(count)
+    poly_area = np.full(n, np.nan)
+    poly_area[pos] = shapely.area(geoms[pos])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        coverage = np.clip(count * cell_area / poly_area, 0.0, 1.0)
+    coverage[~ok] = np.nan
+    empty = ~(count > 0)
+    warn_count(
+        int((empty & ok).sum()),
+        n,
+        "areas lie off the raster or on nodata cells only; their zonal statistics are NaN "
+        "(coverage 0).",
+        stacklevel=4,
+    )
+    partial = int(((coverage < 0.999) & ~empty).sum())
+    if partial:
+        log.info("%s areas are only partly covered by valid raster cells.", fmt_count(partial, n))
+    return coverage, empty
+
+
 def zonal_stats(
     areas,
     raster,
@@ -406,21 +429,7 @@ def zonal_stats(
 
     count = np.full(n, np.nan)
     count[pos] = sums["count"]
-    poly_area = np.full(n, np.nan)
-    poly_area[pos] = shapely.area(geoms[pos])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        coverage = np.clip(count * cell_area / poly_area, 0.0, 1.0)
-    coverage[~ok] = np.nan
-    empty = ~(count > 0)
-    warn_count(
-        int((empty & ok).sum()),
-        n,
-        "areas lie off the raster or on nodata cells only; their zonal statistics are NaN "
-        "(coverage 0).",
-    )
-    partial = int(((coverage < 0.999) & ~empty).sum())
-    if partial:
-        log.info("%s areas are only partly covered by valid raster cells.", fmt_count(partial, n))
+    coverage, empty = _coverage(count, geoms, pos, ok, cell_area)
 
     def full(key):
         col = np.full(n, np.nan)
@@ -530,21 +539,7 @@ def _zonal_exactextract(
             table[op] = np.nan
 
     count = table["count"].to_numpy(dtype="float64", na_value=np.nan)
-    poly_area = np.full(n, np.nan)
-    poly_area[pos] = shapely.area(geoms[pos])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        coverage = np.clip(count * cell_area / poly_area, 0.0, 1.0)
-    coverage[~ok] = np.nan
-    empty = ~(count > 0)
-    warn_count(
-        int((empty & ok).sum()),
-        n,
-        "areas lie off the raster or on nodata cells only; their zonal statistics are NaN "
-        "(coverage 0).",
-    )
-    partial = int(((coverage < 0.999) & ~empty).sum())
-    if partial:
-        log.info("%s areas are only partly covered by valid raster cells.", fmt_count(partial, n))
+    coverage, empty = _coverage(count, geoms, pos, ok, cell_area)
 
     out = pd.DataFrame(index=areas.index)
     for s in stats:
